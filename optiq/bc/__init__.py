@@ -1,0 +1,1 @@
+"""Stages 02-03: behavioural cloning and checkpoint selection."""

@@ -1,0 +1,72 @@
+"""Stages 02 and 03 as the scripts run them."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from rich.console import Console
+
+from optiq.atomic_io import read_json
+from optiq.bc.select import select_best_checkpoint
+from optiq.bc.train import train_bc
+from optiq.cli import check_writable
+from optiq.errors import OptiqError
+from optiq.paths import RunPaths
+
+console = Console()
+
+
+def train_bc_stage(
+    config: dict[str, Any],
+    paths: RunPaths,
+    seed: int,
+    algo: str,
+    n_epochs: int | None = None,
+    restart: bool = False,
+    device: str = "auto",
+    progress_bar: bool = True,
+) -> list[dict[str, Any]]:
+    if not (paths.demos / "demos.npz").is_file():
+        raise OptiqError(f"no demos at {paths.demos} (run scripts/01_collect_demos.py --env {config['env_id']} first)")
+    check_writable(paths.bc)
+    index = paths.bc / "checkpoints.json"
+    if index.is_file() and read_json(index).get("algo") != algo:
+        console.print(f"earlier BC checkpoints in {paths.bc} trained another algorithm's policy: starting over")
+        restart = True
+    if restart:
+        for name in ("checkpoints", "checkpoints.json", "metrics.csv", "tb"):
+            target = paths.bc / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    console.print(f"[bold]Training BC[/] ({algo.upper()} policy) on {paths.demos / 'demos.npz'}")
+    checkpoints = train_bc(config, paths.demos, paths.bc, seed, algo, device, progress_bar, n_epochs)
+    last = checkpoints[-1]
+    console.print(f"BC done: {len(checkpoints)} checkpoints, last val_loss {last['val_loss']:.4f} -> {paths.bc}")
+    return checkpoints
+
+
+def select_stage(
+    config: dict[str, Any],
+    paths: RunPaths,
+    seed: int,
+    criterion: str | None = None,
+    n_episodes: int | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    check_writable(paths.select)
+    best = select_best_checkpoint(
+        config,
+        paths.bc,
+        paths.select,
+        criterion or config["bc"]["select_by"],
+        n_episodes or config["bc"]["select_episodes"],
+        seed,
+        device,
+    )
+    console.print(
+        f"[bold]Best BC checkpoint[/]: epoch {best['epoch']} ({best['reason']}) -> {paths.select / 'best.json'}"
+    )
+    return best

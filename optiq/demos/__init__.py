@@ -1,0 +1,1 @@
+"""Stage 01: experts and demonstrations."""

@@ -1,0 +1,1 @@
+"""Stage 05: deterministic evaluation and headless video."""

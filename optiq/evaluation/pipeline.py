@@ -1,0 +1,59 @@
+"""Stage 05 as the scripts run it: evaluate BC-only and every fine-tuned run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from optiq.atomic_io import read_json
+from optiq.cli import check_writable
+from optiq.errors import OptiqError
+from optiq.evaluation.evaluate import evaluate_and_record
+from optiq.paths import RunPaths
+from optiq.policies import PolicyFiles
+
+console = Console()
+BC_LABEL = "bc_only"
+
+
+def policies_to_evaluate(paths: RunPaths) -> dict[str, PolicyFiles]:
+    """BC-only (the selected checkpoint) and each finished fine-tuning run, by label."""
+    found: dict[str, PolicyFiles] = {}
+    best = paths.select / "best.json"
+    if best.is_file():
+        found[BC_LABEL] = PolicyFiles.from_json(read_json(best))
+    if paths.finetune_root.is_dir():
+        for run_dir in sorted(p for p in paths.finetune_root.iterdir() if (p / "summary.json").is_file()):
+            found[run_dir.name] = PolicyFiles.from_json(read_json(run_dir / "summary.json")["policy"])
+    return found
+
+
+def eval_stage(
+    config: dict[str, Any],
+    paths: RunPaths,
+    seed: int,
+    labels: list[str] | None = None,
+    n_episodes: int | None = None,
+    video: bool = True,
+    device: str = "auto",
+) -> dict[str, dict[str, Any]]:
+    available = policies_to_evaluate(paths)
+    if not available:
+        raise OptiqError(f"nothing to evaluate under {paths.root} (run stages 03 and 04 first)")
+    unknown = sorted(set(labels or []) - set(available))
+    if unknown:
+        raise OptiqError(f"no policy named {', '.join(unknown)}; available: {', '.join(available)}")
+    check_writable(paths.evaluation)
+    n = n_episodes or config["eval"]["final_episodes"]
+    results = {}
+    for label, files in available.items():
+        if labels and label not in labels:
+            continue
+        result = evaluate_and_record(config, label, files, paths.evaluation / label, n, seed, video, device)
+        results[label] = result
+        console.print(
+            f"{label}: return {result['return_mean']:.1f} +/- {result['return_std']:.1f}"
+            + (f", video {result['video']}" if result["video"] else "")
+        )
+    return results

@@ -1,0 +1,265 @@
+"""run_all: stages 01 -> 06 in order, skipping stages whose outputs are complete.
+
+Stages 01-03, 05 and 06 run in this process. Fine-tuning runs (BC->RL and scratch, per
+seed) run as parallel ``scripts/04_finetune_rl.py`` subprocesses (``--jobs``, default
+one per CPU core): each is single-threaded, so on 2 cores two runs take the time of one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from optiq.atomic_io import read_json
+from optiq.bc.pipeline import select_stage, train_bc_stage
+from optiq.compare.pipeline import compare_stage
+from optiq.config import REPO_ROOT
+from optiq.demos.pipeline import collect_stage
+from optiq.errors import OptiqError
+from optiq.evaluation.pipeline import eval_stage, policies_to_evaluate
+from optiq.evaluation.video import ensure_render_backend
+from optiq.paths import RunPaths, finetune_run_name, shipped_expert
+
+console = Console()
+STAGES = ("demos", "bc", "select", "finetune", "eval", "compare")
+STAGE_ALIASES = {"01": "demos", "02": "bc", "03": "select", "04": "finetune", "05": "eval", "06": "compare"}
+
+
+def normalise_stage(name: str) -> str:
+    name = STAGE_ALIASES.get(name[:2], name) if name[:2].isdigit() else name
+    if name not in STAGES:
+        raise OptiqError(f"unknown stage '{name}' for --force; choose from: {', '.join(STAGES)} (or 01..06)")
+    return name
+
+
+@dataclass
+class PipelineOptions:
+    algo: str
+    seeds: list[int]
+    force: set[str]
+    jobs: int
+    expert: Path | None
+    video: bool
+    device: str
+    progress_bar: bool
+    hparams: Path
+    overrides: list[str]
+    preset: str
+
+
+def _finished(run_json: Path) -> bool:
+    return run_json.is_file() and bool(read_json(run_json).get("finished"))
+
+
+def stage_complete(stage: str, config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> bool:
+    """Whether a stage's outputs are all present and were written by a finished run."""
+    if stage == "demos":
+        return (paths.demos / "demos.npz").is_file() and _finished(paths.demos / "run.json")
+    if stage == "bc":
+        index = paths.bc / "checkpoints.json"
+        if not index.is_file() or not _finished(paths.bc / "run.json"):
+            return False
+        data = read_json(index)
+        last_epoch = max((c["epoch"] for c in data["checkpoints"]), default=0)
+        return data.get("algo") == opts.algo and last_epoch >= config["bc"]["n_epochs"]
+    if stage == "select":
+        return (paths.select / "best.json").is_file() and _finished(paths.select / "run.json")
+    if stage == "finetune":
+        return all(_finetune_complete(paths.finetune(opts.algo, init, seed), config) for init, seed in _jobs(opts))
+    if stage == "eval":
+        labels = ["bc_only"] + [finetune_run_name(opts.algo, init, seed) for init, seed in _jobs(opts)]
+        return all(_finished(paths.evaluation / label / "run.json") for label in labels)
+    if stage == "compare":
+        return _finished(paths.compare / "run.json") and (paths.compare / "results.md").is_file()
+    raise AssertionError(stage)
+
+
+def _finetune_complete(run_dir: Path, config: dict[str, Any]) -> bool:
+    summary = run_dir / "summary.json"
+    return summary.is_file() and read_json(summary)["total_timesteps"] >= config["finetune"]["total_timesteps"]
+
+
+def _jobs(opts: PipelineOptions) -> list[tuple[str, int]]:
+    return [(init, seed) for seed in opts.seeds for init in ("bc", "scratch")]
+
+
+def _clear(folder: Path) -> None:
+    if folder.exists():
+        shutil.rmtree(folder)
+
+
+def run_pipeline(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> dict[str, Any]:
+    """Run stages 01-06; return the comparison summary."""
+    if opts.video:
+        ensure_render_backend()  # before any env is made: MuJoCo fixes its GL backend at import
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    seed = opts.seeds[0]
+    for stage in STAGES:
+        if stage not in opts.force and stage_complete(stage, config, paths, opts):
+            console.print(f"[dim]skip {stage}: outputs complete (use --force {stage} to redo)[/]")
+            continue
+        t0 = time.monotonic()
+        console.rule(f"stage {STAGES.index(stage) + 1:02d}: {stage}")
+        if stage == "demos":
+            if stage in opts.force:
+                _clear(paths.demos)
+            train_expert_now = opts.expert is None and shipped_expert(config["env_id"]) is None
+            collect_stage(
+                config,
+                paths,
+                seed,
+                expert=opts.expert,
+                train=train_expert_now,
+                device=opts.device,
+                progress_bar=opts.progress_bar,
+            )
+        elif stage == "bc":
+            restart = stage in opts.force
+            train_bc_stage(
+                config, paths, seed, opts.algo, restart=restart, device=opts.device, progress_bar=opts.progress_bar
+            )
+        elif stage == "select":
+            select_stage(config, paths, seed, device=opts.device)
+        elif stage == "finetune":
+            run_finetune_jobs(config, paths, opts)
+        elif stage == "eval":
+            eval_stage(config, paths, seed=10_000, video=opts.video, device=opts.device)
+        elif stage == "compare":
+            compare_stage(config, paths, opts.algo)
+        timings[stage] = time.monotonic() - t0
+    summary = read_json(paths.compare / "results.json")
+    _print_summary(summary, paths, timings, time.monotonic() - started)
+    return summary
+
+
+def run_finetune_jobs(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> None:
+    """Run every (init, seed) fine-tuning job as a subprocess, ``opts.jobs`` at a time."""
+    pending = [
+        (init, seed)
+        for init, seed in _jobs(opts)
+        if "finetune" in opts.force or not _finetune_complete(paths.finetune(opts.algo, init, seed), config)
+    ]
+    total = int(config["finetune"]["total_timesteps"])
+    running: dict[tuple[str, int], tuple[subprocess.Popen[bytes], Any]] = {}
+    failed: list[str] = []
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        TextColumn("{task.completed:>9,.0f}/{task.total:,.0f} steps"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not opts.progress_bar,
+    ) as progress:
+        tasks = {job: progress.add_task(finetune_run_name(opts.algo, *job), total=total) for job in pending}
+        while pending or running:
+            while pending and len(running) < opts.jobs:
+                job = pending.pop(0)
+                running[job] = _launch(job, paths, opts)
+            time.sleep(1.0)
+            for job, (proc, log) in list(running.items()):
+                progress.update(tasks[job], completed=_progress_steps(paths.finetune(opts.algo, *job)))
+                if proc.poll() is not None:
+                    log.close()
+                    del running[job]
+                    name = finetune_run_name(opts.algo, *job)
+                    if proc.returncode != 0:
+                        failed.append(name)
+                        console.print(
+                            f"[red]{name} failed (exit {proc.returncode}); see {_log_path(paths, opts, job)}[/]"
+                        )
+                    else:
+                        progress.update(tasks[job], completed=total)
+    if failed:
+        raise OptiqError(
+            f"fine-tuning failed for {', '.join(failed)}; logs are in {paths.finetune_root} (rerun to resume)"
+        )
+
+
+def _log_path(paths: RunPaths, opts: PipelineOptions, job: tuple[str, int]) -> Path:
+    return paths.finetune_root / f"{finetune_run_name(opts.algo, *job)}.log"
+
+
+def _launch(job: tuple[str, int], paths: RunPaths, opts: PipelineOptions) -> tuple[subprocess.Popen[bytes], Any]:
+    init, seed = job
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "scripts" / "04_finetune_rl.py"),
+        "--env",
+        paths.env_id,
+        "--preset",
+        opts.preset,
+        "--run-name",
+        paths.run_name,
+        "--outputs",
+        str(paths.outputs),
+        "--hparams",
+        str(opts.hparams),
+        "--algo",
+        opts.algo,
+        "--init",
+        init,
+        "--seed",
+        str(seed),
+        "--device",
+        opts.device,
+        "--no-progress",
+    ]
+    for override in opts.overrides:
+        command += ["--set", override]
+    if "finetune" in opts.force:
+        command.append("--restart")
+    log_path = _log_path(paths, opts, job)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "wb")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log
+
+
+def _progress_steps(run_dir: Path) -> float:
+    eval_csv = run_dir / "eval.csv"
+    try:
+        lines = eval_csv.read_text().strip().splitlines()
+        return float(lines[-1].split(",")[0]) if len(lines) > 1 else 0.0
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _print_summary(summary: dict[str, Any], paths: RunPaths, timings: dict[str, float], elapsed: float) -> None:
+    table = Table(
+        title=f"{summary['env_id']} ({summary['algo'].upper()}): expert return {summary['expert_return']:,.0f}"
+    )
+    for column in ("method", "seeds", "final return", "steps to 90 % expert", "speedup"):
+        table.add_column(column)
+    for row in summary["rows"]:
+        steps = row["steps_to_threshold_mean"]
+        table.add_row(
+            row["method"],
+            str(row["n_seeds"]),
+            f"{row['final_return_mean']:,.1f}",
+            "never" if steps is None else f"{steps:,.0f}",
+            summary["speedup"]["text"] if row["method"] == "bc_rl" else "",
+        )
+    console.print(table)
+    console.print(f"[bold]Verdict[/]: {summary['verdict']}")
+    if timings:
+        console.print(
+            "stage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) + f"; total {elapsed:.0f}s"
+        )
+    console.print(f"results: {paths.compare / 'results.md'}")
+    labels = policies_to_evaluate(paths)
+    videos = [
+        paths.evaluation / label / "video.mp4" for label in labels if (paths.evaluation / label / "video.mp4").is_file()
+    ]
+    if videos:
+        console.print(f"videos: {paths.evaluation}/*/video.mp4 ({len(videos)})")

@@ -1,0 +1,1 @@
+"""RL: resumable training, BC weight transfer, fine-tuning."""

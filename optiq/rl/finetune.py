@@ -1,0 +1,192 @@
+"""Stage 04: RL (PPO or SAC) from the selected BC checkpoint or from scratch.
+
+Both starts use the same tuned hyperparameters, the same env construction and the same
+evaluation protocol, so the only difference is the initial policy (and, from BC, the
+observation statistics it was trained with). A rerun resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from optiq.algos import algo_class, build_model, make_eval_venv, make_training_venv
+from optiq.atomic_io import read_json, write_json
+from optiq.errors import OptiqError
+from optiq.policies import PolicyFiles, check_spaces, load_model
+from optiq.records import RunRecord
+from optiq.rl.training import (
+    Checkpoint,
+    EvalLog,
+    PeriodicEvaluation,
+    latest_checkpoint,
+    learn,
+    resume_model,
+)
+from optiq.rl.transfer import copy_bc_weights
+from optiq.seeding import seed_everything
+
+console = Console()
+INITS = ("bc", "scratch")
+EARLY_FRACTION = 0.2
+
+
+def unlearning_report(rows: list[dict[str, float]], total_timesteps: int) -> dict[str, Any]:
+    """Return at step 0, the worst eval return in the first 20 % of the budget, and their ratio.
+
+    A ratio near 1 means fine-tuning kept what BC learned; near 0 means it collapsed first.
+    """
+    if not rows:
+        return {"return_at_start": None, "min_return_early": None, "unlearning_ratio": None}
+    start = next((r["return_mean"] for r in rows if r["timesteps"] == 0), rows[0]["return_mean"])
+    early = [r["return_mean"] for r in rows if 0 < r["timesteps"] <= EARLY_FRACTION * total_timesteps]
+    min_early = min(early) if early else start
+    ratio = min_early / start if start and start > 0 else None
+    return {
+        "return_at_start": start,
+        "min_return_early": min_early,
+        "early_window_timesteps": int(EARLY_FRACTION * total_timesteps),
+        "unlearning_ratio": ratio,
+    }
+
+
+def read_best_bc(select_dir: Path) -> PolicyFiles:
+    best_path = select_dir / "best.json"
+    if not best_path.is_file():
+        raise OptiqError(f"no {best_path} (run scripts/03_select_best.py first, or use --init scratch)")
+    return PolicyFiles.from_json(read_json(best_path))
+
+
+def _log_copy_report_to_tensorboard(run_dir: Path, text: str) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(run_dir / "tb" / "copy_report")) as writer:
+        writer.add_text("optiq/copy_report", "```\n" + text + "\n```")
+
+
+def _start_model(
+    config: dict[str, Any],
+    algo: str,
+    init: str,
+    seed: int,
+    run_dir: Path,
+    bc_files: PolicyFiles | None,
+    checkpoint: Checkpoint | None,
+    device: str,
+) -> BaseAlgorithm:
+    tb = str(run_dir / "tb")
+    if checkpoint is not None:
+        venv = make_training_venv(config, algo, seed, norm_stats_path=checkpoint.vecnormalize)
+        console.print(f"resuming from {checkpoint.model} at {checkpoint.timesteps} steps")
+        return resume_model(algo_class(algo), checkpoint, venv, device, tb)
+    if init == "scratch":
+        venv = make_training_venv(config, algo, seed)
+        return build_model(config, algo, venv, seed, tensorboard_log=tb, device=device)
+    assert bc_files is not None
+    if bc_files.algo != algo:
+        raise OptiqError(f"the BC checkpoint trained a {bc_files.algo.upper()} policy; retrain BC with --algo {algo}")
+    venv = make_training_venv(config, algo, seed, norm_stats_path=bc_files.vecnormalize)
+    model = build_model(config, algo, venv, seed, tensorboard_log=tb, device=device)
+    bc_model = load_model(bc_files, device)
+    check_spaces(bc_model, venv, f"BC checkpoint {bc_files.model}")
+    report = copy_bc_weights(bc_model.policy, model.policy, algo)
+    write_json(run_dir / "copy_report.json", {"source": str(bc_files.model), **report.to_json()})
+    console.print(f"[bold]BC weight copy[/] from {bc_files.model}:\n{report.to_text()}")
+    _log_copy_report_to_tensorboard(run_dir, report.to_text())
+    return model
+
+
+def finetune(
+    config: dict[str, Any],
+    run_dir: str | Path,
+    algo: str,
+    init: str,
+    seed: int,
+    bc_files: PolicyFiles | None = None,
+    total_timesteps: int | None = None,
+    resume_from: Path | None = None,
+    device: str = "auto",
+    progress_bar: bool = True,
+) -> dict[str, Any]:
+    """Train to ``total_timesteps`` env steps and write the run's summary.json; return it."""
+    if init not in INITS:
+        raise OptiqError(f"unknown --init '{init}'; choose one of: {', '.join(INITS)}")
+    run_dir = Path(run_dir)
+    total = int(total_timesteps or config["finetune"]["total_timesteps"])
+    record = RunRecord("04_finetune_rl", run_dir, config, seed, algo=algo, init=init, total_timesteps=total)
+    seed_everything(seed)
+
+    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    if resume_from is not None:
+        checkpoint = _checkpoint_from_path(resume_from)
+    model = _start_model(config, algo, init, seed, run_dir, bc_files, checkpoint, device)
+
+    log = EvalLog(run_dir / "eval.csv")
+    log.truncate_after(int(model.num_timesteps))
+    evaluation = PeriodicEvaluation(
+        make_eval_venv(config, algo, seed + 1000),
+        log,
+        config["eval"]["eval_freq"],
+        config["eval"]["n_eval_episodes"],
+    )
+    learn(model, total, run_dir, [evaluation], config["finetune"]["checkpoint_freq"], progress_bar, f"{algo}_{init}")
+
+    final = latest_checkpoint(run_dir / "checkpoints")
+    assert final is not None
+    _copy_atomic(final.model, run_dir / "final_model.zip")
+    if final.vecnormalize is not None:
+        _copy_atomic(final.vecnormalize, run_dir / "vecnormalize.pkl")
+    rows = log.rows
+    summary = {
+        "env_id": config["env_id"],
+        "algo": algo,
+        "init": init,
+        "seed": seed,
+        "total_timesteps": int(model.num_timesteps),
+        "final_return": rows[-1]["return_mean"] if rows else None,
+        "best_return": max(r["return_mean"] for r in rows) if rows else None,
+        "unlearning": unlearning_report(rows, total),
+        "bc_checkpoint": str(bc_files.model) if (init == "bc" and bc_files) else None,
+        "policy": PolicyFiles(
+            run_dir / "final_model.zip", run_dir / "vecnormalize.pkl" if final.vecnormalize else None, algo
+        ).to_json(),
+    }
+    write_json(run_dir / "summary.json", summary)
+    for name in ("final_model.zip", "vecnormalize.pkl", "eval.csv", "summary.json"):
+        record.add_artifact(run_dir / name)
+    record.finish(final_return=summary["final_return"], unlearning=summary["unlearning"])
+    return summary
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+
+
+def _checkpoint_from_path(path: Path) -> Checkpoint:
+    """A checkpoint from ``--resume PATH``: a checkpoints folder, or a model zip."""
+    path = Path(path)
+    if not path.exists():
+        raise OptiqError(f"--resume path does not exist: {path} (give a run's checkpoints/ folder or a model zip)")
+    if path.is_dir():
+        checkpoint = latest_checkpoint(path if (path / "latest.json").exists() else path / "checkpoints")
+        if checkpoint is None:
+            raise OptiqError(f"no checkpoint in {path} (expected latest.json written by a previous run)")
+        return checkpoint
+    norm = path.with_name(path.name.replace("model_", "vecnormalize_").replace(".zip", ".pkl"))
+    buffer = path.with_name(path.name.replace("model_", "replay_buffer_").replace(".zip", ".pkl"))
+    try:
+        steps = int(path.stem.split("_")[-1])
+    except ValueError:
+        steps = 0
+    return Checkpoint(
+        steps,
+        path,
+        norm if norm.is_file() and norm != path else None,
+        buffer if buffer.is_file() and buffer != path else None,
+    )

@@ -1,0 +1,45 @@
+"""Stage 04 as the scripts run it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from optiq.cli import check_writable
+from optiq.paths import RunPaths
+from optiq.rl.finetune import finetune, read_best_bc
+
+console = Console()
+
+
+def finetune_stage(
+    config: dict[str, Any],
+    paths: RunPaths,
+    algo: str,
+    init: str,
+    seed: int,
+    total_timesteps: int | None = None,
+    resume_from: Path | None = None,
+    restart: bool = False,
+    device: str = "auto",
+    progress_bar: bool = True,
+) -> dict[str, Any]:
+    run_dir = paths.finetune(algo, init, seed)
+    bc_files = read_best_bc(paths.select) if init == "bc" else None
+    check_writable(run_dir)
+    if restart:
+        for name in ("checkpoints", "eval.csv", "tb", "summary.json", "copy_report.json"):
+            target = run_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    console.print(f"[bold]{algo.upper()} from {init}[/] (seed {seed}) -> {run_dir}")
+    summary = finetune(config, run_dir, algo, init, seed, bc_files, total_timesteps, resume_from, device, progress_bar)
+    u = summary["unlearning"]
+    ratio = f"{u['unlearning_ratio']:.2f}" if u.get("unlearning_ratio") is not None else "n/a"
+    console.print(f"final return {summary['final_return']:.1f}; unlearning ratio {ratio}")
+    return summary

@@ -1,0 +1,241 @@
+"""Resumable SB3 training: periodic checkpoints and deterministic evaluation to CSV.
+
+Used by the expert trainer (stage 01) and fine-tuning (stage 04). A checkpoint holds
+the model zip, the VecNormalize statistics and, for off-policy algorithms, the replay
+buffer; ``latest.json`` names the newest complete one, and is written last, so a kill
+between files never points at a partial checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
+
+from optiq.atomic_io import read_json, write_json, write_text, write_with
+from optiq.errors import OptiqError
+
+EVAL_COLUMNS = ("timesteps", "return_mean", "return_std", "length_mean", "wall_time_s")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One complete checkpoint on disk."""
+
+    timesteps: int
+    model: Path
+    vecnormalize: Path | None
+    replay_buffer: Path | None
+
+
+def latest_checkpoint(ckpt_dir: str | Path) -> Checkpoint | None:
+    """The newest complete checkpoint in ``ckpt_dir``, or None."""
+    ckpt_dir = Path(ckpt_dir)
+    marker = ckpt_dir / "latest.json"
+    if not marker.is_file():
+        return None
+    try:
+        data = read_json(marker)
+    except (OSError, ValueError) as exc:
+        raise OptiqError(f"corrupt checkpoint index {marker}: {exc} (delete the folder to start over)") from None
+
+    def _path(key: str) -> Path | None:
+        return ckpt_dir / data[key] if data.get(key) else None
+
+    checkpoint = Checkpoint(
+        int(data["timesteps"]), ckpt_dir / data["model"], _path("vecnormalize"), _path("replay_buffer")
+    )
+    if not checkpoint.model.is_file():
+        raise OptiqError(
+            f"checkpoint index {marker} names a missing file {checkpoint.model} (delete the folder to start over)"
+        )
+    return checkpoint
+
+
+def save_checkpoint(model: BaseAlgorithm, ckpt_dir: str | Path, keep: int = 2) -> Checkpoint:
+    """Atomically write model, normalisation stats and replay buffer; then update latest.json."""
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    step = int(model.num_timesteps)
+    model_path = write_with(ckpt_dir / f"model_{step:09d}.zip", lambda p: model.save(p))
+    index: dict[str, Any] = {"timesteps": step, "model": model_path.name, "vecnormalize": None, "replay_buffer": None}
+    venv = model.get_env()
+    if isinstance(venv, VecNormalize):
+        norm_path = write_with(ckpt_dir / f"vecnormalize_{step:09d}.pkl", lambda p: venv.save(str(p)))
+        index["vecnormalize"] = norm_path.name
+    if isinstance(model, OffPolicyAlgorithm):
+        buffer_path = write_with(ckpt_dir / f"replay_buffer_{step:09d}.pkl", lambda p: model.save_replay_buffer(p))
+        index["replay_buffer"] = buffer_path.name
+    write_json(ckpt_dir / "latest.json", index)
+    _prune(ckpt_dir, keep)
+    return latest_checkpoint(ckpt_dir)  # type: ignore[return-value]
+
+
+def _prune(ckpt_dir: Path, keep: int) -> None:
+    for pattern in ("model_*.zip", "vecnormalize_*.pkl", "replay_buffer_*.pkl"):
+        for stale in sorted(ckpt_dir.glob(pattern))[:-keep]:
+            stale.unlink(missing_ok=True)
+
+
+class PeriodicCheckpoint(BaseCallback):
+    """Save a resumable checkpoint every ``freq`` env steps."""
+
+    def __init__(self, ckpt_dir: Path, freq: int):
+        super().__init__()
+        self.ckpt_dir = ckpt_dir
+        self.freq = freq
+        self._last = 0
+
+    def _on_training_start(self) -> None:
+        self._last = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.freq > 0 and self.num_timesteps - self._last >= self.freq:
+            self._last = self.num_timesteps
+            save_checkpoint(self.model, self.ckpt_dir)
+        return True
+
+
+class EvalLog:
+    """The learning curve: one CSV row per deterministic evaluation, rewritten atomically."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[dict[str, float]] = read_eval_csv(path) if path.is_file() else []
+
+    def truncate_after(self, timesteps: int) -> None:
+        self.rows = [row for row in self.rows if row["timesteps"] <= timesteps]
+        self._write()
+
+    def append(self, row: dict[str, float]) -> None:
+        self.rows = [r for r in self.rows if r["timesteps"] != row["timesteps"]] + [row]
+        self._write()
+
+    def _write(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=EVAL_COLUMNS)
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({key: row[key] for key in EVAL_COLUMNS})
+        write_text(self.path, buffer.getvalue())
+
+
+def read_eval_csv(path: str | Path) -> list[dict[str, float]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def evaluate_returns(model: Any, eval_venv: VecEnv, n_episodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic episode returns and lengths (raw rewards, via the Monitor wrapper)."""
+    returns, lengths = evaluate_policy(
+        model, eval_venv, n_eval_episodes=n_episodes, deterministic=True, return_episode_rewards=True, warn=False
+    )
+    return np.asarray(returns, dtype=float), np.asarray(lengths, dtype=float)
+
+
+class PeriodicEvaluation(BaseCallback):
+    """Evaluate deterministically at the start and every ``freq`` env steps; log to CSV and TensorBoard."""
+
+    def __init__(
+        self,
+        eval_venv: VecEnv,
+        log: EvalLog,
+        freq: int,
+        n_episodes: int,
+        on_eval: Callable[[dict[str, float]], None] | None = None,
+    ):
+        super().__init__()
+        self.eval_venv = eval_venv
+        self.log = log
+        self.freq = freq
+        self.n_episodes = n_episodes
+        self.on_eval = on_eval
+        self._last = 0
+        self._start = time.monotonic()
+
+    def _on_training_start(self) -> None:
+        self._last = self.num_timesteps
+        if not any(row["timesteps"] == self.num_timesteps for row in self.log.rows):
+            self.evaluate()
+
+    def _on_step(self) -> bool:
+        if self.freq > 0 and self.num_timesteps - self._last >= self.freq:
+            self._last = self.num_timesteps
+            self.evaluate()
+        return True
+
+    def _on_training_end(self) -> None:
+        if not any(row["timesteps"] == self.num_timesteps for row in self.log.rows):
+            self.evaluate()
+
+    def evaluate(self) -> dict[str, float]:
+        train_env = self.model.get_env()
+        if isinstance(train_env, VecNormalize):
+            sync_envs_normalization(train_env, self.eval_venv)
+        returns, lengths = evaluate_returns(self.model, self.eval_venv, self.n_episodes)
+        row = {
+            "timesteps": float(self.num_timesteps),
+            "return_mean": float(returns.mean()),
+            "return_std": float(returns.std()),
+            "length_mean": float(lengths.mean()),
+            "wall_time_s": round(time.monotonic() - self._start, 2),
+        }
+        self.log.append(row)
+        if self.logger is not None:
+            self.logger.record("eval/return_mean", row["return_mean"])
+            self.logger.record("eval/return_std", row["return_std"])
+            self.logger.record("eval/length_mean", row["length_mean"])
+        if self.on_eval is not None:
+            self.on_eval(row)
+        return row
+
+
+def resume_model(
+    algo_cls: type[BaseAlgorithm],
+    checkpoint: Checkpoint,
+    venv: VecEnv,
+    device: str = "auto",
+    tensorboard_log: str | None = None,
+) -> BaseAlgorithm:
+    """Load a checkpoint onto ``venv`` (whose VecNormalize stats were loaded by the caller)."""
+    try:
+        model = algo_cls.load(str(checkpoint.model), env=venv, device=device, tensorboard_log=tensorboard_log)
+    except Exception as exc:
+        raise OptiqError(f"cannot load checkpoint {checkpoint.model}: {exc} (delete it to start over)") from None
+    if checkpoint.replay_buffer is not None and isinstance(model, OffPolicyAlgorithm):
+        model.load_replay_buffer(str(checkpoint.replay_buffer))
+    return model
+
+
+def learn(
+    model: BaseAlgorithm,
+    total_timesteps: int,
+    run_dir: Path,
+    callbacks: list[BaseCallback],
+    checkpoint_freq: int,
+    progress_bar: bool,
+    tb_log_name: str = "run",
+) -> None:
+    """Train until ``model.num_timesteps == total_timesteps``, checkpointing on the way and at the end."""
+    remaining = total_timesteps - int(model.num_timesteps)
+    if remaining > 0:
+        all_callbacks = CallbackList([*callbacks, PeriodicCheckpoint(run_dir / "checkpoints", checkpoint_freq)])
+        model.learn(
+            remaining,
+            callback=all_callbacks,
+            reset_num_timesteps=model.num_timesteps == 0,
+            progress_bar=progress_bar,
+            tb_log_name=tb_log_name,
+        )
+        save_checkpoint(model, run_dir / "checkpoints")

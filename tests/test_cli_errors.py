@@ -1,0 +1,89 @@
+"""Bad input: one clear line on stderr, exit code 2, nothing on disk changed."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from optiq.demos.storage import save_demos
+from tests.conftest import REPO, synthetic_trajectories
+
+
+def run_script(script: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_unknown_env(tmp_path):
+    result = run_script("scripts/02_train_bc.py", "--env", "Hopperr-v5", "--outputs", str(tmp_path))
+    assert_one_line_error(result, "unknown env 'Hopperr-v5'", "Hopper-v5")
+
+
+def test_missing_demos_says_which_stage_to_run(tmp_path):
+    result = run_script("scripts/02_train_bc.py", "--outputs", str(tmp_path))
+    assert_one_line_error(result, "no demos", "01_collect_demos.py")
+
+
+def test_demos_from_another_env(tmp_path):
+    demos = tmp_path / "Walker2d-v5" / "quick" / "01_demos"
+    save_demos(demos / "demos.npz", synthetic_trajectories(obs_dim=11, act_dim=3))
+    before = (demos / "demos.npz").read_bytes()
+    result = run_script("scripts/02_train_bc.py", "--env", "Walker2d-v5", "--outputs", str(tmp_path))
+    assert_one_line_error(result, "observations of shape (11,)", "(17,)")
+    assert (demos / "demos.npz").read_bytes() == before
+
+
+def test_bad_override_key(tmp_path):
+    result = run_script("scripts/06_compare.py", "--outputs", str(tmp_path), "--set", "bc.epochz=3")
+    assert_one_line_error(result, "unknown key 'bc.epochz'")
+
+
+def test_resume_path_that_does_not_exist(tmp_path):
+    select = tmp_path / "Hopper-v5" / "quick" / "03_select"
+    select.mkdir(parents=True)
+    result = run_script(
+        "scripts/04_finetune_rl.py", "--outputs", str(tmp_path), "--init", "scratch", "--resume", str(tmp_path / "nope")
+    )
+    assert_one_line_error(result, "--resume path does not exist")
+
+
+def test_corrupt_bc_checkpoint(tmp_path):
+    from optiq.atomic_io import write_json
+
+    select = tmp_path / "Hopper-v5" / "quick" / "03_select"
+    bad = tmp_path / "epoch_0005.zip"
+    bad.write_bytes(b"PK\x03\x04 this is not a real zip")
+    write_json(select / "best.json", {"model": str(bad), "vecnormalize": None, "algo": "ppo", "epoch": 5})
+    result = run_script(
+        "scripts/04_finetune_rl.py", "--outputs", str(tmp_path), "--set", "finetune.ppo.normalize=false"
+    )
+    assert_one_line_error(result, "corrupt or truncated model file")
+    assert bad.read_bytes() == b"PK\x03\x04 this is not a real zip"
+
+
+def test_unwritable_outputs_file_in_the_way(tmp_path):
+    blocker = tmp_path / "outputs"
+    blocker.write_text("a file where a folder should be")
+    result = run_script("scripts/03_select_best.py", "--outputs", str(blocker))
+    assert_one_line_error(result, "not writable")
+    assert blocker.read_text() == "a file where a folder should be"
+
+
+def test_help_explains_every_script():
+    for script in ["run_all.py"] + [
+        f"scripts/{name}" for name in sorted(os.listdir(REPO / "scripts")) if name[:2].isdigit()
+    ]:
+        result = run_script(script, "--help")
+        assert result.returncode == 0, script
+        assert "--env" in result.stdout and "--preset" in result.stdout, script

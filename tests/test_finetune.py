@@ -1,0 +1,35 @@
+"""Stage 04: periodic evaluation, checkpoints, resume, unlearning report."""
+
+from optiq.rl.finetune import finetune, unlearning_report
+from optiq.rl.training import latest_checkpoint, read_eval_csv
+
+
+def test_unlearning_report():
+    rows = [
+        {"timesteps": t, "return_mean": r} for t, r in [(0, 1000), (100, 600), (200, 800), (300, 1200), (1000, 2000)]
+    ]
+    report = unlearning_report(rows, total_timesteps=1000)
+    assert report["return_at_start"] == 1000
+    assert report["min_return_early"] == 600
+    assert report["unlearning_ratio"] == 0.6
+
+
+def test_scratch_run_writes_curve_and_resumes(tiny_config, tmp_path):
+    run_dir = tmp_path / "ppo_scratch_seed0"
+    summary = finetune(
+        tiny_config, run_dir, "ppo", "scratch", seed=0, total_timesteps=512, device="cpu", progress_bar=False
+    )
+    assert summary["total_timesteps"] == 512
+    assert latest_checkpoint(run_dir / "checkpoints").timesteps == 512
+    rows = read_eval_csv(run_dir / "eval.csv")
+    assert [r["timesteps"] for r in rows] == [0, 512]
+
+    summary = finetune(
+        tiny_config, run_dir, "ppo", "scratch", seed=0, total_timesteps=1024, device="cpu", progress_bar=False
+    )
+    assert summary["total_timesteps"] == 1024
+    rows = read_eval_csv(run_dir / "eval.csv")
+    assert [r["timesteps"] for r in rows] == [0, 512, 1024]  # continued, not restarted
+    for name in ("final_model.zip", "vecnormalize.pkl", "summary.json", "run.json"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "tb").iterdir())
