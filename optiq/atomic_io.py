@@ -38,6 +38,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def remove_stale_temp_files(folder: str | Path) -> int:
+    """Delete temp files a killed writer left in ``folder`` (and its subfolders); return how many."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    stale = [p for p in folder.rglob(".*.tmp*") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def write_with(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     """Call ``writer(tmp_path)`` and atomically move the result to ``path``.
 

@@ -29,6 +29,8 @@ from optiq.errors import OptiqError
 from optiq.evaluation.pipeline import eval_stage, policies_to_evaluate
 from optiq.evaluation.video import ensure_render_backend
 from optiq.paths import RunPaths, finetune_run_name, shipped_expert
+from optiq.records import git_state, now_iso
+from optiq.run_log import append_pipeline_run
 
 console = Console()
 STAGES = ("demos", "bc", "select", "finetune", "eval", "compare")
@@ -99,7 +101,31 @@ def _clear(folder: Path) -> None:
 
 
 def run_pipeline(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> dict[str, Any]:
-    """Run stages 01-06; return the comparison summary."""
+    """Run stages 01-06 and record the run in ``outputs/pipeline_runs.json``; return the comparison."""
+    entry = {
+        "env_id": config["env_id"],
+        "preset": opts.preset,
+        "run_dir": str(paths.root),
+        "algo": opts.algo,
+        "seeds": opts.seeds,
+        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "git": git_state(),
+        "started": now_iso(),
+    }
+    try:
+        summary = _run_stages(config, paths, opts)
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        append_pipeline_run(paths.outputs, {**entry, "finished": now_iso(), "status": status, "error": str(exc)})
+        raise
+    append_pipeline_run(
+        paths.outputs,
+        {**entry, "finished": now_iso(), "status": "ok", "verdict": summary["verdict"], "results": str(paths.compare)},
+    )
+    return summary
+
+
+def _run_stages(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> dict[str, Any]:
     if opts.video:
         ensure_render_backend()  # before any env is made: MuJoCo fixes its GL backend at import
     started = time.monotonic()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import os
 import platform
 import socket
 import subprocess
@@ -40,6 +41,9 @@ def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     commit = _git("rev-parse", "HEAD")
+    if commit is None and os.environ.get("OPTIQ_GIT_COMMIT"):
+        # Inside the Docker image there is no .git; the build records the commit instead.
+        return {"commit": os.environ["OPTIQ_GIT_COMMIT"], "dirty": None}
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 

@@ -21,10 +21,19 @@ def configure_torch_threads() -> int:
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed python, numpy and torch; make torch deterministic where it can be on CPU."""
+    """Seed python, numpy and torch (all devices); ask CUDA for deterministic kernels.
+
+    Env resets and action spaces are seeded by SB3/gymnasium from the same seed (``seed=``
+    of the model and ``make_vec_env``). On CPU the kernels optiq uses are deterministic
+    already (tests/test_bc_transfer.py checks bit-identical weights), and
+    ``use_deterministic_algorithms`` would import torch's compiler stack (~2.5 s per
+    process), so it is only switched on where CUDA is present.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if deterministic:
+    if deterministic and torch.cuda.is_available():
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)
     configure_torch_threads()

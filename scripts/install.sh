@@ -3,7 +3,8 @@
 #
 #   1. apt libraries for headless MuJoCo rendering (EGL, OSMesa) when missing and we can install
 #   2. a virtualenv ($OPTIQ_VENV, default .venv; OPTIQ_VENV=system installs into the current python)
-#   3. torch first ($OPTIQ_TORCH_SPEC, default torch==2.13.0), so nothing pulls another build
+#   3. torch first ($OPTIQ_TORCH_SPEC, default torch==2.13.0; $OPTIQ_TORCH_INDEX picks an index,
+#      e.g. PyTorch's CPU wheels in the CPU image), so nothing pulls another build
 #   4. optiq and its dependencies, pinned by constraints.txt
 #   5. imitation 1.0.1 with --no-deps: its release pins gymnasium~=0.29 / SB3~=2.2.1, yet
 #      its BC and rollout code work with our versions (tests/test_imitation_compat.py proves it)
@@ -51,7 +52,11 @@ else
 fi
 
 "${PIP[@]}" install -q --upgrade pip
-"${PIP[@]}" install -q "$TORCH_SPEC"
+if [ -n "${OPTIQ_TORCH_INDEX:-}" ]; then
+  "${PIP[@]}" install -q "$TORCH_SPEC" --index-url "$OPTIQ_TORCH_INDEX"
+else
+  "${PIP[@]}" install -q "$TORCH_SPEC"
+fi
 "${PIP[@]}" install -q -c constraints.txt -e ".[${EXTRAS}]"
 "${PIP[@]}" install -q --no-deps "imitation==1.0.1"
 echo "optiq installed ($("${PIP[@]}" show torch 2>/dev/null | grep ^Version))"

@@ -87,3 +87,55 @@ def test_help_explains_every_script():
         result = run_script(script, "--help")
         assert result.returncode == 0, script
         assert "--env" in result.stdout and "--preset" in result.stdout, script
+
+
+def test_malformed_and_incomplete_hparams(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("Hopper-v5:\n  bc: {n_epochs: 3\n")
+    assert_one_line_error(run_script("scripts/06_compare.py", "--hparams", str(bad)), "malformed YAML", "bad.yml")
+    import yaml
+
+    data = yaml.safe_load((REPO / "hparams.yml").read_text())
+    del data["Hopper-v5"]["eval"]["eval_freq"]
+    incomplete = tmp_path / "incomplete.yml"
+    incomplete.write_text(yaml.safe_dump(data))
+    result = run_script("scripts/06_compare.py", "--hparams", str(incomplete))
+    assert_one_line_error(result, "missing key 'Hopper-v5.eval.eval_freq'", "incomplete.yml")
+
+
+def test_empty_and_nan_demos(tmp_path):
+    import numpy as np
+
+    demos = tmp_path / "Hopper-v5" / "quick" / "01_demos"
+    demos.mkdir(parents=True)
+    np.savez(
+        demos / "demos.npz",
+        obs=np.zeros((0, 11)),
+        acts=np.zeros((0, 3)),
+        rews=np.zeros(0),
+        lengths=np.zeros(0, dtype=int),
+        terminal=np.zeros(0, bool),
+    )
+    assert_one_line_error(run_script("scripts/02_train_bc.py", "--outputs", str(tmp_path)), "holds no transitions")
+    episodes = synthetic_trajectories()
+    episodes[0].obs[2, 4] = np.inf
+    save_demos(demos / "demos.npz", episodes)
+    assert_one_line_error(run_script("scripts/02_train_bc.py", "--outputs", str(tmp_path)), "NaN/inf values in 'obs'")
+
+
+def test_bc_checkpoint_from_another_architecture(tmp_path):
+    from optiq.atomic_io import write_json
+    from optiq.bc.train import list_bc_checkpoints, train_bc
+    from optiq.config import load_env_config
+
+    demos = tmp_path / "demos"
+    save_demos(demos / "demos.npz", synthetic_trajectories())
+    small = load_env_config(
+        "Hopper-v5", overrides={"bc.n_epochs": 1, "bc.batch_size": 32, "finetune.ppo.policy_kwargs.net_arch": [16]}
+    )
+    train_bc(small, demos, tmp_path / "bc", seed=0, algo="ppo", device="cpu", progress_bar=False)
+    best = list_bc_checkpoints(tmp_path / "bc")[-1]
+    write_json(tmp_path / "Hopper-v5" / "quick" / "03_select" / "best.json", best)
+    result = run_script("scripts/04_finetune_rl.py", "--outputs", str(tmp_path))
+    assert_one_line_error(result, "BC checkpoint does not fit the RL policy", "retrain BC")
+    assert not (tmp_path / "Hopper-v5" / "quick" / "04_finetune" / "ppo_bc_seed0" / "summary.json").exists()

@@ -33,3 +33,28 @@ def test_scratch_run_writes_curve_and_resumes(tiny_config, tmp_path):
     for name in ("final_model.zip", "vecnormalize.pkl", "summary.json", "run.json"):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "tb").iterdir())
+
+
+def test_same_seed_gives_identical_evaluation_returns(tiny_config, tmp_path):
+    runs = [
+        finetune(
+            tiny_config,
+            tmp_path / name,
+            "ppo",
+            "scratch",
+            seed=7,
+            total_timesteps=512,
+            device="cpu",
+            progress_bar=False,
+        )
+        for name in ("a", "b")
+    ]
+    curves = [
+        [(r["timesteps"], r["return_mean"]) for r in read_eval_csv(tmp_path / name / "eval.csv")] for name in "ab"
+    ]
+    assert curves[0] == curves[1]
+    assert runs[0]["final_return"] == runs[1]["final_return"]
+    other = finetune(
+        tiny_config, tmp_path / "c", "ppo", "scratch", seed=8, total_timesteps=512, device="cpu", progress_bar=False
+    )
+    assert other["final_return"] != runs[0]["final_return"]

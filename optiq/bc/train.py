@@ -27,7 +27,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from tqdm.auto import tqdm
 
 from optiq.algos import algo_settings, build_model
-from optiq.atomic_io import read_json, write_json, write_text, write_with
+from optiq.atomic_io import read_json, remove_stale_temp_files, write_json, write_text, write_with
 from optiq.bc.sac_actor import SACActorForBC
 from optiq.demos.storage import DEMOS_FILE, load_demos, split_episodes
 from optiq.envs import make_vec
@@ -163,7 +163,13 @@ def train_bc(
     n_epochs = int(n_epochs or hp["n_epochs"])
     record = RunRecord("02_train_bc", out_dir, config, seed, algo=algo, n_epochs=n_epochs)
     seed_everything(seed)
+    remove_stale_temp_files(out_dir)
     setup = build_bc_setup(config, algo, Path(demos_dir) / DEMOS_FILE, seed, device)
+    if len(setup.train) < hp["batch_size"]:
+        raise OptiqError(
+            f"only {len(setup.train)} training transitions, fewer than bc.batch_size={hp['batch_size']} "
+            "(collect more demo episodes or lower bc.batch_size)"
+        )
     trainer = bc.BC(
         observation_space=setup.trainable.observation_space,
         action_space=setup.trainable.action_space,

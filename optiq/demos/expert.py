@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from optiq.algos import algo_class, build_model, make_eval_venv, make_training_venv
-from optiq.atomic_io import read_json, write_json
+from optiq.atomic_io import read_json, remove_stale_temp_files, write_json
 from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles, eval_venv_for, load_model
 from optiq.records import RunRecord
@@ -54,6 +54,7 @@ def train_expert(
     out_dir.mkdir(parents=True, exist_ok=True)
     record = RunRecord("expert", out_dir, config, seed, algo=algo, total_timesteps=total)
     seed_everything(seed)
+    remove_stale_temp_files(out_dir)
 
     checkpoint = latest_checkpoint(out_dir / "checkpoints")
     venv = make_training_venv(config, algo, seed, norm_stats_path=checkpoint.vecnormalize if checkpoint else None)

@@ -15,7 +15,7 @@ from rich.console import Console
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from optiq.algos import algo_class, build_model, make_eval_venv, make_training_venv
-from optiq.atomic_io import read_json, write_json
+from optiq.atomic_io import read_json, remove_stale_temp_files, write_json
 from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles, check_spaces, load_model
 from optiq.records import RunRecord
@@ -119,6 +119,7 @@ def finetune(
     total = int(total_timesteps or config["finetune"]["total_timesteps"])
     record = RunRecord("04_finetune_rl", run_dir, config, seed, algo=algo, init=init, total_timesteps=total)
     seed_everything(seed)
+    remove_stale_temp_files(run_dir)
 
     checkpoint = latest_checkpoint(run_dir / "checkpoints")
     if resume_from is not None:
