@@ -53,6 +53,7 @@ def main() -> None:
         hparams=args.hparams,
         overrides=args.overrides,
         preset=args.preset,
+        tracker_args=args,
     )
     run_pipeline(config, paths, opts)
 

@@ -16,6 +16,7 @@ from typing import Any
 from optiq.config import DEFAULT_ENV, DEFAULT_HPARAMS, PRESETS, load_env_config, parse_override
 from optiq.errors import OptiqError
 from optiq.paths import DEFAULT_OUTPUTS, RunPaths
+from optiq.tracking import add_tracking_args
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -40,6 +41,7 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     )
     group.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
     group.add_argument("--no-progress", action="store_true", help="hide progress bars (e.g. in CI logs)")
+    add_tracking_args(parser)
     return parser
 
 

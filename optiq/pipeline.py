@@ -31,6 +31,7 @@ from optiq.evaluation.video import ensure_render_backend
 from optiq.paths import RunPaths, finetune_run_name, shipped_expert
 from optiq.records import git_state, now_iso
 from optiq.run_log import append_pipeline_run
+from optiq.tracking import tracking_flags
 
 console = Console()
 STAGES = ("demos", "bc", "select", "finetune", "eval", "compare")
@@ -57,6 +58,7 @@ class PipelineOptions:
     hparams: Path
     overrides: list[str]
     preset: str
+    tracker_args: Any = None
 
 
 def _finished(run_json: Path) -> bool:
@@ -153,7 +155,14 @@ def _run_stages(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) 
         elif stage == "bc":
             restart = stage in opts.force
             train_bc_stage(
-                config, paths, seed, opts.algo, restart=restart, device=opts.device, progress_bar=opts.progress_bar
+                config,
+                paths,
+                seed,
+                opts.algo,
+                restart=restart,
+                device=opts.device,
+                progress_bar=opts.progress_bar,
+                tracker_args=opts.tracker_args,
             )
         elif stage == "select":
             select_stage(config, paths, seed, device=opts.device)
@@ -245,6 +254,8 @@ def _launch(job: tuple[str, int], paths: RunPaths, opts: PipelineOptions) -> tup
         command += ["--set", override]
     if "finetune" in opts.force:
         command.append("--restart")
+    if opts.tracker_args is not None:
+        command += tracking_flags(opts.tracker_args)
     log_path = _log_path(paths, opts, job)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "wb")
@@ -265,15 +276,17 @@ def _print_summary(summary: dict[str, Any], paths: RunPaths, timings: dict[str, 
     table = Table(
         title=f"{summary['env_id']} ({summary['algo'].upper()}): expert return {summary['expert_return']:,.0f}"
     )
-    for column in ("method", "seeds", "final return", "steps to 90 % expert", "speedup"):
+    for column in ("method", "n", "final return (IQM)", "normalised", "steps to 90 % expert", "speedup"):
         table.add_column(column)
     for row in summary["rows"]:
-        steps = row["steps_to_threshold_mean"]
+        steps = row.get("steps_to_threshold")
+        bound = ">= " if row.get("steps_is_lower_bound") else ""
         table.add_row(
             row["method"],
-            str(row["n_seeds"]),
-            f"{row['final_return_mean']:,.1f}",
-            "never" if steps is None else f"{steps:,.0f}",
+            str(row["n"]),
+            f"{row['final_return_iqm']:,.1f}",
+            f"{row['normalized_iqm']:.2f}",
+            "" if steps is None else f"{bound}{steps:,.0f}",
             summary["speedup"]["text"] if row["method"] == "bc_rl" else "",
         )
     console.print(table)

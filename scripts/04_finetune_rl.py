@@ -38,6 +38,7 @@ def main() -> None:
         restart=args.restart,
         device=args.device,
         progress_bar=not args.no_progress,
+        tracker_args=args,
     )
 
 

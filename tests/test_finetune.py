@@ -58,3 +58,39 @@ def test_same_seed_gives_identical_evaluation_returns(tiny_config, tmp_path):
         tiny_config, tmp_path / "c", "ppo", "scratch", seed=8, total_timesteps=512, device="cpu", progress_bar=False
     )
     assert other["final_return"] != runs[0]["final_return"]
+
+
+def test_wandb_offline_run_dir_is_created_when_enabled(tiny_config, tmp_path, monkeypatch):
+    import argparse
+
+    from optiq.paths import RunPaths
+    from optiq.rl.pipeline import finetune_stage
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    args = argparse.Namespace(
+        wandb=True, wandb_project="optiq-test", wandb_entity=None, wandb_group=None, wandb_tags=["ci"]
+    )
+    paths = RunPaths(tmp_path, "Hopper-v5", "quick")
+    finetune_stage(
+        tiny_config,
+        paths,
+        "ppo",
+        "scratch",
+        0,
+        total_timesteps=256,
+        device="cpu",
+        progress_bar=False,
+        tracker_args=args,
+    )
+    offline_runs = list((paths.finetune("ppo", "scratch", 0) / "wandb").glob("offline-run-*"))
+    assert offline_runs, "wandb should write an offline run directory"
+
+
+def test_tracking_off_by_default_writes_no_wandb(tiny_config, tmp_path):
+    from optiq.paths import RunPaths
+    from optiq.rl.pipeline import finetune_stage
+
+    paths = RunPaths(tmp_path, "Hopper-v5", "quick")
+    finetune_stage(tiny_config, paths, "ppo", "scratch", 0, total_timesteps=256, device="cpu", progress_bar=False)
+    assert not (paths.finetune("ppo", "scratch", 0) / "wandb").exists()

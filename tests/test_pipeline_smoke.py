@@ -63,7 +63,17 @@ def test_run_all_end_to_end(tmp_path):
     assert "**Verdict.**" in report
     for method in ("BC only", "BC -> RL", "RL from scratch"):
         assert f"| {method} |" in report
-    assert (root / "06_compare" / "learning_curves.png").stat().st_size > 10_000
+    for figure in ("learning_curves.png", "normalized_curves.png", "bc_training.png"):
+        assert (root / "06_compare" / figure).stat().st_size > 10_000, figure
+    assert (root / "05_eval" / "side_by_side.mp4").stat().st_size > 1000
+    report_md = (root / "06_compare" / "report.md").read_text()
+    assert report_md.index("**Verdict.**") < report_md.index("## Results")  # verdict first
+    assert "learning_curves.png" in report_md and "bc_training.png" in report_md and "side_by_side.mp4" in report_md
+    assert "ppo_bc_seed0" in report_md  # its unlearning report
+    report_html = (root / "06_compare" / "report.html").read_text()
+    assert report_html.count("data:image/png;base64,") == 3  # self-contained figures
+    runs = read_json(outputs / "pipeline_runs.json")
+    assert runs[-1]["status"] == "ok" and runs[-1]["verdict"]
     copy_report = read_json(root / "04_finetune" / "ppo_bc_seed0" / "copy_report.json")
     assert ["action_net", True] in copy_report["copied_layers"]
     assert "Verdict" in first.stdout
@@ -71,3 +81,4 @@ def test_run_all_end_to_end(tmp_path):
     second = run(*common)
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("skip ") == 6, second.stdout
+    assert len(read_json(outputs / "pipeline_runs.json")) == 2

@@ -13,6 +13,7 @@ from optiq.bc.train import train_bc
 from optiq.cli import check_writable
 from optiq.errors import OptiqError
 from optiq.paths import RunPaths
+from optiq.tracking import log_metrics, tracking
 
 console = Console()
 
@@ -26,6 +27,7 @@ def train_bc_stage(
     restart: bool = False,
     device: str = "auto",
     progress_bar: bool = True,
+    tracker_args: Any = None,
 ) -> list[dict[str, Any]]:
     if not (paths.demos / "demos.npz").is_file():
         raise OptiqError(f"no demos at {paths.demos} (run scripts/01_collect_demos.py --env {config['env_id']} first)")
@@ -42,7 +44,19 @@ def train_bc_stage(
             elif target.exists():
                 target.unlink()
     console.print(f"[bold]Training BC[/] ({algo.upper()} policy) on {paths.demos / 'demos.npz'}")
-    checkpoints = train_bc(config, paths.demos, paths.bc, seed, algo, device, progress_bar, n_epochs)
+    name = f"{config['env_id']}-{paths.run_name}-bc"
+    with tracking(tracker_args, config, paths.bc, "bc", name, group=f"{config['env_id']}/{paths.run_name}") as run:
+        checkpoints = train_bc(
+            config,
+            paths.demos,
+            paths.bc,
+            seed,
+            algo,
+            device,
+            progress_bar,
+            n_epochs,
+            on_epoch=lambda row: log_metrics(run, {f"bc/{k}": v for k, v in row.items()}, step=int(row["epoch"])),
+        )
     last = checkpoints[-1]
     console.print(f"BC done: {len(checkpoints)} checkpoints, last val_loss {last['val_loss']:.4f} -> {paths.bc}")
     return checkpoints

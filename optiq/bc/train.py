@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import io
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,7 @@ def train_bc(
     device: str = "auto",
     progress_bar: bool = True,
     n_epochs: int | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train BC (resuming from the last checkpoint in ``out_dir``); return the checkpoint list."""
     out_dir = Path(out_dir)
@@ -216,6 +218,8 @@ def train_bc(
                 "train_mse": train_m["mse"],
             }
         )
+        if on_epoch is not None:
+            on_epoch(rows[-1])
         bar.set_postfix(
             train_loss=f"{train_m['loss']:.3f}", val_loss=f"{val_m['loss']:.3f}", val_mse=f"{val_m['mse']:.4f}"
         )

@@ -1,19 +1,39 @@
-"""Stage 06: compare BC-only, BC->RL and RL-from-scratch; write results.csv/.md and a plot."""
+"""Stage 06: compare BC-only, BC->RL and RL-from-scratch, and write the verdict.
+
+Outputs (in ``06_compare/``): ``results.csv`` and ``results.json`` (numbers),
+``results.md`` (the table), ``report.md`` and a self-contained ``report.html`` (verdict
+first, table, learning curves, BC training curves, unlearning reports, videos), and the
+figures ``learning_curves.png``, ``normalized_curves.png`` and ``bc_training.png``.
+"""
 
 from __future__ import annotations
 
+import base64
 import csv
+import html
 import io
-import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from optiq.atomic_io import atomic_path, read_json, write_json, write_text
-from optiq.compare.metrics import Speedup, mean_curve, mean_std, return_at, speedup, steps_to_threshold
+from optiq.compare.metrics import return_at
+from optiq.compare.statistics import (
+    Estimate,
+    SpeedupEstimate,
+    efficiency_curve,
+    iqm_and_mean,
+    normalized,
+    probability_of_improvement,
+    speedup_ci,
+    steps_to_threshold_ci,
+)
 from optiq.errors import OptiqError
-from optiq.evaluation.pipeline import BC_LABEL
+from optiq.evaluation.pipeline import BC_LABEL, SIDE_BY_SIDE
 from optiq.paths import RunPaths
 from optiq.records import RunRecord
 from optiq.rl.training import read_eval_csv
@@ -21,6 +41,7 @@ from optiq.rl.training import read_eval_csv
 THRESHOLD_FRACTION = 0.9
 BUDGET_FRACTIONS = (0.25, 0.5, 1.0)
 METHOD_TITLES = {"bc_only": "BC only", "bc_rl": "BC -> RL", "scratch": "RL from scratch"}
+COLOURS = {"bc_rl": "tab:blue", "scratch": "tab:orange"}
 
 
 @dataclass
@@ -30,7 +51,8 @@ class MethodRuns:
     name: str
     curves: dict[int, list[dict[str, float]]] = field(default_factory=dict)
     final_returns: dict[int, float] = field(default_factory=dict)
-    unlearning: dict[int, float | None] = field(default_factory=dict)
+    unlearning: dict[int, dict[str, Any]] = field(default_factory=dict)
+    run_names: dict[int, str] = field(default_factory=dict)
 
 
 def gather_runs(paths: RunPaths, algo: str) -> dict[str, MethodRuns]:
@@ -51,25 +73,43 @@ def gather_runs(paths: RunPaths, algo: str) -> dict[str, MethodRuns]:
         method.final_returns[seed] = (
             read_json(final_eval)["return_mean"] if final_eval.is_file() else summary["final_return"]
         )
-        method.unlearning[seed] = summary["unlearning"].get("unlearning_ratio")
+        method.unlearning[seed] = summary["unlearning"]
+        method.run_names[seed] = run_dir.name
     return methods
 
 
-def _fmt(value: float | None, std: float | None = None, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    text = f"{value:,.{digits}f}"
-    return f"{text} ± {std:,.{digits}f}" if std is not None and not math.isnan(std) else text
+def random_policy_return(env_id: str, n_episodes: int = 10, seed: int = 0) -> float:
+    """Mean return of uniformly random actions: the 0 of normalised scores."""
+    from optiq.envs import make_env
+
+    env = make_env(env_id)
+    env.action_space.seed(seed)
+    returns = []
+    for episode in range(n_episodes):
+        env.reset(seed=seed + episode)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return float(np.mean(returns))
+
+
+def _est(e: Estimate | None) -> dict[str, float | None]:
+    return e.to_json() if e is not None else {"value": None, "ci_low": None, "ci_high": None}
 
 
 def compare(paths: RunPaths, config: dict[str, Any], algo: str, out_dir: Path | None = None) -> dict[str, Any]:
-    """Compute the comparison and write results.csv, results.md, learning_curves.png, results.json."""
+    """Compute the comparison and write every file of ``06_compare``; return results.json's content."""
     out_dir = out_dir or paths.compare
     record = RunRecord("06_compare", out_dir, config, None, algo=algo)
     meta_path = paths.demos / "metadata.json"
     if not meta_path.is_file():
         raise OptiqError(f"no {meta_path} (run scripts/01_collect_demos.py first)")
     expert_return = float(read_json(meta_path)["expert_return_mean"])
+    random_return = random_policy_return(config["env_id"])
     threshold = THRESHOLD_FRACTION * expert_return
     methods = gather_runs(paths, algo)
     if not methods["bc_rl"].curves and not methods["scratch"].curves:
@@ -77,175 +117,363 @@ def compare(paths: RunPaths, config: dict[str, Any], algo: str, out_dir: Path | 
     bc_eval_path = paths.evaluation / BC_LABEL / "eval.json"
     bc_only = read_json(bc_eval_path) if bc_eval_path.is_file() else None
     budget = float(max((c[-1]["timesteps"] for m in methods.values() for c in m.curves.values() if c), default=0.0))
-    budget = budget or float(config["finetune"]["total_timesteps"])
 
     rows: list[dict[str, Any]] = []
-    steps_mean: dict[str, tuple[float | None, bool]] = {}
     if bc_only is not None:
-        rows.append(
-            {
-                "method": "bc_only",
-                "n_seeds": 1,
-                "final_return_mean": bc_only["return_mean"],
-                "final_return_std": bc_only["return_std"],
-                **{f"return_at_{int(f * 100)}pct": bc_only["return_mean"] for f in BUDGET_FRACTIONS},
-                "steps_to_threshold_mean": 0.0 if bc_only["return_mean"] >= threshold else None,
-                "seeds_reached": int(bc_only["return_mean"] >= threshold),
-                "speedup_vs_scratch": None,
-                "speedup_is_lower_bound": None,
-                "unlearning_ratio_mean": None,
-            }
-        )
+        # BC is trained once; its spread is over evaluation episodes.
+        episodes = bc_only.get("returns") or [bc_only["return_mean"]]
+        stats = iqm_and_mean(episodes)
+        rows.append(_row("bc_only", len(episodes), episodes, stats, random_return, expert_return))
+        rows[-1].update({f"return_at_{int(f * 100)}pct": bc_only["return_mean"] for f in BUDGET_FRACTIONS})
+    steps_by_method = {}
     for name in ("bc_rl", "scratch"):
         runs = methods[name]
         if not runs.curves:
             continue
         seeds = sorted(runs.curves)
-        final_mean, final_std = mean_std([runs.final_returns[s] for s in seeds])
-        final_std = final_std if len(seeds) > 1 else None
-        reached = [steps_to_threshold(runs.curves[s], threshold) for s in seeds]
-        n_reached = sum(r is not None for r in reached)
-        # Seeds that never reached count as the full budget; the mean is then a lower bound.
-        effective = [r if r is not None else budget for r in reached]
-        steps_mean[name] = (float(sum(effective) / len(effective)), n_reached < len(seeds))
-        rows.append(
-            {
-                "method": name,
-                "n_seeds": len(seeds),
-                "final_return_mean": final_mean,
-                "final_return_std": final_std,
-                **{
-                    f"return_at_{int(f * 100)}pct": mean_std([return_at(runs.curves[s], f * budget) for s in seeds])[0]
-                    for f in BUDGET_FRACTIONS
-                },
-                "steps_to_threshold_mean": steps_mean[name][0] if n_reached else None,
-                "seeds_reached": n_reached,
-                "speedup_vs_scratch": None,
-                "speedup_is_lower_bound": None,
-                "unlearning_ratio_mean": mean_std([runs.unlearning[s] for s in seeds])[0] if name == "bc_rl" else None,
-            }
+        finals = [runs.final_returns[s] for s in seeds]
+        row = _row(name, len(seeds), finals, iqm_and_mean(finals), random_return, expert_return)
+        for f in BUDGET_FRACTIONS:
+            values = [return_at(runs.curves[s], f * budget) for s in seeds]
+            present = [v for v in values if v is not None]
+            row[f"return_at_{int(f * 100)}pct"] = float(np.mean(present)) if present else None
+        steps = steps_to_threshold_ci([runs.curves[s] for s in seeds], threshold, budget)
+        steps_by_method[name] = steps
+        row.update(
+            steps_to_threshold=steps.estimate.value,
+            steps_ci_low=steps.estimate.low,
+            steps_ci_high=steps.estimate.high,
+            seeds_reached=steps.reached,
+            steps_is_lower_bound=steps.lower_bound,
         )
-    result_speedup = Speedup(None, False)
-    if "bc_rl" in steps_mean and "scratch" in steps_mean:
-        bc_steps, bc_partial = steps_mean["bc_rl"]
-        scratch_steps, scratch_partial = steps_mean["scratch"]
-        if bc_partial:
-            result_speedup = Speedup(None, False)
-        else:
-            result_speedup = speedup(
-                None if scratch_partial else scratch_steps, bc_steps, scratch_steps if scratch_partial else budget
-            )
+        if name == "bc_rl":
+            ratios = [runs.unlearning[s].get("unlearning_ratio") for s in seeds]
+            present = [r for r in ratios if r is not None]
+            row["unlearning_ratio_mean"] = float(np.mean(present)) if present else None
+        rows.append(row)
+
+    speedup = SpeedupEstimate(None, False)
+    improvement = None
+    if methods["bc_rl"].curves and methods["scratch"].curves:
+        speedup = speedup_ci(
+            list(methods["bc_rl"].curves.values()), list(methods["scratch"].curves.values()), threshold, budget
+        )
+        improvement = probability_of_improvement(
+            list(methods["bc_rl"].final_returns.values()), list(methods["scratch"].final_returns.values())
+        )
         for row in rows:
             if row["method"] == "bc_rl":
-                row["speedup_vs_scratch"] = result_speedup.value
-                row["speedup_is_lower_bound"] = result_speedup.lower_bound
+                row.update(
+                    speedup_vs_scratch=speedup.estimate.value
+                    if speedup.estimate
+                    else (np.inf if speedup.infinite else None),
+                    speedup_ci_low=speedup.estimate.low if speedup.estimate else None,
+                    speedup_ci_high=speedup.estimate.high if speedup.estimate else None,
+                    speedup_is_lower_bound=speedup.lower_bound,
+                    prob_improvement_vs_scratch=improvement.value,
+                    prob_improvement_ci_low=improvement.low,
+                    prob_improvement_ci_high=improvement.high,
+                )
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_csv(out_dir / "results.csv", rows)
-    plot_path = plot_learning_curves(
-        methods, bc_only, expert_return, threshold, out_dir / "learning_curves.png", config
-    )
-    verdict = make_verdict(config, algo, rows, result_speedup, expert_return, budget)
-    write_text(
-        out_dir / "results.md",
-        render_markdown(config, algo, rows, result_speedup, expert_return, threshold, verdict, plot_path),
-    )
+    figures = {
+        "learning_curves": plot_learning_curves(
+            methods, bc_only, expert_return, threshold, out_dir / "learning_curves.png", config
+        ),
+        "normalized_curves": plot_normalized_curves(
+            methods, bc_only, random_return, expert_return, out_dir / "normalized_curves.png", config
+        ),
+        "bc_training": plot_bc_training(paths.bc / "metrics.csv", out_dir / "bc_training.png"),
+    }
+    verdict = make_verdict(config, algo, rows, speedup, improvement, expert_return, budget)
     summary = {
         "env_id": config["env_id"],
         "algo": algo,
         "expert_return": expert_return,
+        "random_return": random_return,
         "threshold": threshold,
         "budget": budget,
         "verdict": verdict,
-        "speedup": {
-            "value": result_speedup.value,
-            "lower_bound": result_speedup.lower_bound,
-            "text": result_speedup.text(),
-        },
+        "speedup": {"text": speedup.text(), "lower_bound": speedup.lower_bound, **_est(speedup.estimate)},
+        "probability_of_improvement": _est(improvement),
         "rows": rows,
+        "unlearning": {
+            runs.run_names[s]: runs.unlearning[s]
+            for runs in methods.values()
+            if runs.name == "bc_rl"
+            for s in sorted(runs.curves)
+        },
     }
+    _write_csv(out_dir / "results.csv", rows)
     write_json(out_dir / "results.json", summary)
-    for name in ("results.csv", "results.md", "results.json", "learning_curves.png"):
+    table = render_table(rows, speedup)
+    write_text(out_dir / "results.md", f"# Results\n\n**Verdict.** {verdict}\n\n{table}\n")
+    videos = _videos(paths, out_dir)
+    write_text(out_dir / "report.md", render_report_md(config, algo, summary, table, figures, videos))
+    write_text(out_dir / "report.html", render_report_html(config, algo, summary, table, figures, videos))
+    for name in ("results.csv", "results.md", "results.json", "report.md", "report.html"):
         record.add_artifact(out_dir / name)
+    for figure in figures.values():
+        if figure is not None:
+            record.add_artifact(figure)
     record.finish(verdict=verdict)
     return summary
 
 
+def _row(
+    name: str, n: int, finals: list[float], stats: dict[str, Estimate], random_return: float, expert_return: float
+) -> dict[str, Any]:
+    norm = normalized(finals, random_return, expert_return)
+    norm_stats = iqm_and_mean(norm)
+    return {
+        "method": name,
+        "n": n,
+        "final_return_mean": stats["mean"].value,
+        "final_return_mean_ci_low": stats["mean"].low,
+        "final_return_mean_ci_high": stats["mean"].high,
+        "final_return_iqm": stats["iqm"].value,
+        "final_return_iqm_ci_low": stats["iqm"].low,
+        "final_return_iqm_ci_high": stats["iqm"].high,
+        "final_return_std": float(np.std(finals)),
+        "normalized_iqm": norm_stats["iqm"].value,
+        "normalized_iqm_ci_low": norm_stats["iqm"].low,
+        "normalized_iqm_ci_high": norm_stats["iqm"].high,
+    }
+
+
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    fields: list[str] = []
+    for row in rows:
+        fields += [key for key in row if key not in fields]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buffer.getvalue())
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def _ci(row: dict[str, Any], key: str, digits: int = 1) -> str:
+    value, low, high = row.get(key), row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+    if value is None:
+        return "n/a"
+    if low is None or high is None or low == high:
+        return _fmt(value, digits)
+    return f"{_fmt(value, digits)} [{_fmt(low, digits)}, {_fmt(high, digits)}]"
 
 
 def make_verdict(
     config: dict[str, Any],
     algo: str,
     rows: list[dict[str, Any]],
-    result_speedup: Speedup,
+    speedup: SpeedupEstimate,
+    improvement: Estimate | None,
     expert_return: float,
     budget: float,
 ) -> str:
+    """The answer in one sentence: better or worse, by how much, and how sure."""
     by_method = {row["method"]: row for row in rows}
     bc_rl, scratch, bc = by_method.get("bc_rl"), by_method.get("scratch"), by_method.get("bc_only")
     if not bc_rl or not scratch:
         return "Not enough runs for a verdict: both BC->RL and RL from scratch are needed."
-    gain = bc_rl["final_return_mean"] - scratch["final_return_mean"]
-    better = "better" if gain > 0 else "worse"
+    gain = bc_rl["final_return_iqm"] - scratch["final_return_iqm"]
+    seeds = f"{bc_rl['n']} seed{'s' if bc_rl['n'] > 1 else ''}"
     text = (
-        f"On {config['env_id']} with {algo.upper()} and {int(budget):,} env steps ({bc_rl['n_seeds']} seed(s)), "
-        f"BC pre-training made RL {better}: final return {bc_rl['final_return_mean']:,.0f} vs "
-        f"{scratch['final_return_mean']:,.0f} from scratch"
+        f"On {config['env_id']} with {algo.upper()} and {int(budget):,} env steps ({seeds}), imitation pre-training "
+        f"made RL {'better' if gain > 0 else 'worse'}: final return (IQM) {bc_rl['final_return_iqm']:,.0f} vs "
+        f"{scratch['final_return_iqm']:,.0f} from scratch"
     )
     if bc:
         text += f" (BC alone {bc['final_return_mean']:,.0f}, expert {expert_return:,.0f})"
-    text += f"; speedup to 90 % of expert return: {result_speedup.text()}."
-    return text
+    text += f"; speedup to 90 % of expert return {speedup.text()}"
+    if improvement is not None:
+        text += f"; P(BC->RL > scratch) = {improvement.value:.2f}"
+    if bc_rl["n"] < 3:
+        text += "; fewer than 3 seeds, so treat the intervals as indicative"
+    return text + "."
 
 
-def render_markdown(
-    config: dict[str, Any],
-    algo: str,
-    rows: list[dict[str, Any]],
-    result_speedup: Speedup,
-    expert_return: float,
-    threshold: float,
-    verdict: str,
-    plot_path: Path | None,
-) -> str:
+def render_table(rows: list[dict[str, Any]], speedup: SpeedupEstimate) -> str:
     lines = [
-        f"# {config['env_id']}: BC only vs BC -> RL vs RL from scratch ({algo.upper()})",
-        "",
-        f"**Verdict.** {verdict}",
-        "",
-        f"Expert return {expert_return:,.1f}; threshold (90 %) {threshold:,.1f}. Returns are deterministic-policy "
-        "episode returns; ± is the std across seeds (BC only: across evaluation episodes).",
-        "",
-        "| method | seeds | final return | at 25 % budget | at 50 % budget | at 100 % budget "
-        "| steps to 90 % expert | speedup vs scratch | unlearning ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | n | final return IQM [95 % CI] | mean ± std | normalised IQM | at 25 % | at 50 % | at 100 % "
+        "| steps to 90 % expert [CI] | speedup vs scratch [CI] | P(better than scratch) | unlearning ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        steps = row["steps_to_threshold_mean"]
-        steps_text = "never" if steps is None else f"{steps:,.0f} ({row['seeds_reached']}/{row['n_seeds']} seeds)"
-        final = _fmt(row["final_return_mean"], row["final_return_std"])
+        if row["method"] == "bc_only":
+            steps = "n/a (no RL)"
+        elif row.get("steps_to_threshold") is None:
+            steps = "n/a"
+        else:
+            bound = ">= " if row["steps_is_lower_bound"] else ""
+            interval = f"[{_fmt(row['steps_ci_low'], 0)}, {_fmt(row['steps_ci_high'], 0)}]"
+            steps = (
+                f"{bound}{_fmt(row['steps_to_threshold'], 0)} {interval} ({row['seeds_reached']}/{row['n']} reached)"
+            )
+        is_bc_rl = row["method"] == "bc_rl"
         lines.append(
-            f"| {METHOD_TITLES[row['method']]} | {row['n_seeds']} | {final} "
-            f"| {_fmt(row['return_at_25pct'])} | {_fmt(row['return_at_50pct'])} | {_fmt(row['return_at_100pct'])} "
-            f"| {steps_text} | {result_speedup.text() if row['method'] == 'bc_rl' else ''} "
-            f"| {_fmt(row['unlearning_ratio_mean'], digits=2) if row['method'] == 'bc_rl' else ''} |"
+            f"| {METHOD_TITLES[row['method']]} | {row['n']}{' episodes' if row['method'] == 'bc_only' else ' seeds'} "
+            f"| {_ci(row, 'final_return_iqm')} | {_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])} "
+            f"| {_ci(row, 'normalized_iqm', 2)} | {_fmt(row.get('return_at_25pct'))} "
+            f"| {_fmt(row.get('return_at_50pct'))} "
+            f"| {_fmt(row.get('return_at_100pct'))} | {steps} | {speedup.text() if is_bc_rl else ''} "
+            f"| {_ci(row, 'prob_improvement_vs_scratch', 2) if is_bc_rl else ''} "
+            f"| {_fmt(row.get('unlearning_ratio_mean'), 2) if is_bc_rl else ''} |"
         )
     lines += [
         "",
-        "Speedup: env steps for RL from scratch to reach 90 % of expert return divided by those of BC -> RL; "
-        "'>=' marks a lower bound when scratch never got there within the budget. Unlearning ratio: the worst "
-        "evaluation return in the first 20 % of fine-tuning divided by the return at step 0 (1 = nothing forgotten).",
+        "IQM: interquartile mean over seeds (BC only: over evaluation episodes), 95 % stratified-bootstrap CIs "
+        "(rliable). Normalised: 0 = random policy, 1 = expert. Steps to 90 % expert: first evaluation at or above "
+        "the threshold; a seed that never got there counts as the whole budget and makes the number a lower bound "
+        "('>='). Speedup: scratch's steps / BC -> RL's steps. Unlearning ratio: worst evaluation return in the first "
+        "20 % of fine-tuning / return at step 0 (1 = nothing forgotten).",
+    ]
+    return "\n".join(lines)
+
+
+def _videos(paths: RunPaths, out_dir: Path) -> list[tuple[str, str]]:
+    """(label, path relative to the report) of every recorded video, side-by-side first."""
+    found = []
+    if paths.evaluation.is_dir():
+        side = paths.evaluation / SIDE_BY_SIDE
+        if side.is_file():
+            found.append(("side by side", os.path.relpath(side, out_dir)))
+        for folder in sorted(p for p in paths.evaluation.iterdir() if p.is_dir()):
+            if (folder / "video.mp4").is_file():
+                found.append((folder.name, os.path.relpath(folder / "video.mp4", out_dir)))
+    return found
+
+
+def _unlearning_lines(summary: dict[str, Any]) -> list[str]:
+    lines = ["| run | return at step 0 | worst return in first 20 % | ratio |", "|---|---|---|---|"]
+    for name, report in summary["unlearning"].items():
+        lines.append(
+            f"| {name} | {_fmt(report.get('return_at_start'))} | {_fmt(report.get('min_return_early'))} "
+            f"| {_fmt(report.get('unlearning_ratio'), 2)} |"
+        )
+    return lines
+
+
+def render_report_md(
+    config: dict[str, Any],
+    algo: str,
+    summary: dict[str, Any],
+    table: str,
+    figures: dict[str, Path | None],
+    videos: list[tuple[str, str]],
+) -> str:
+    lines = [
+        f"# Does imitation pre-training help on {config['env_id']}? ({algo.upper()})",
+        "",
+        f"**Verdict.** {summary['verdict']}",
+        "",
+        f"Expert return {summary['expert_return']:,.1f}, random policy {summary['random_return']:,.1f}, "
+        f"threshold (90 % of expert) {summary['threshold']:,.1f}, budget {int(summary['budget']):,} env steps.",
+        "",
+        "## Results",
+        "",
+        table,
+        "",
+        "## Learning curves",
         "",
     ]
-    if plot_path is not None:
-        lines += [f"![learning curves]({plot_path.name})", ""]
-    return "\n".join(lines)
+    for key, caption in (
+        ("learning_curves", "Return vs env steps"),
+        ("normalized_curves", "Normalised IQM with 95 % CI"),
+    ):
+        if figures.get(key):
+            lines += [f"![{caption}]({figures[key].name})", ""]
+    lines += ["## BC training", ""]
+    lines += (
+        [f"![BC train/val loss]({figures['bc_training'].name})", ""]
+        if figures.get("bc_training")
+        else ["(no BC metrics)", ""]
+    )
+    lines += ["## Unlearning (BC -> RL runs)", "", *_unlearning_lines(summary), "", "## Videos", ""]
+    lines += [f"- [{label}]({path})" for label, path in videos] or ["(no videos recorded)"]
+    return "\n".join(lines) + "\n"
+
+
+def _md_table_to_html(table: str) -> str:
+    rows = [line for line in table.splitlines() if line.startswith("|") and not line.startswith("|---")]
+    notes = [line for line in table.splitlines() if line and not line.startswith("|")]
+    out = ["<table>"]
+    for i, line in enumerate(rows):
+        cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+        tag = "th" if i == 0 else "td"
+        out.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+    out.append("</table>")
+    out += [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
+    return "\n".join(out)
+
+
+def render_report_html(
+    config: dict[str, Any],
+    algo: str,
+    summary: dict[str, Any],
+    table: str,
+    figures: dict[str, Path | None],
+    videos: list[tuple[str, str]],
+) -> str:
+    def image(path: Path | None, alt: str) -> str:
+        if path is None or not path.is_file():
+            return ""
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        caption = html.escape(alt)
+        img = f"<img alt='{caption}' src='data:image/png;base64,{data}'>"
+        return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
+
+    video_items = "".join(f"<li><a href='{html.escape(p)}'>{html.escape(label)}</a></li>" for label, p in videos)
+    title = f"Does imitation pre-training help on {config['env_id']}? ({algo.upper()})"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
+.verdict {{ font-size: 1.15em; background: #eef5ff; border-left: 4px solid #3b82f6; padding: .8em 1em; }}
+table {{ border-collapse: collapse; font-size: .9em; }} th, td {{ border: 1px solid #ccc; padding: .3em .5em; }}
+th {{ background: #f4f4f4; }} img {{ max-width: 100%; }} .note {{ color: #555; font-size: .85em; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p class="verdict"><strong>Verdict.</strong> {html.escape(summary["verdict"])}</p>
+<p>Expert return {summary["expert_return"]:,.1f}, random policy {summary["random_return"]:,.1f},
+threshold {summary["threshold"]:,.1f}, budget {int(summary["budget"]):,} env steps.</p>
+<h2>Results</h2>
+{_md_table_to_html(table)}
+<h2>Learning curves</h2>
+{image(figures.get("learning_curves"), "Return vs env steps")}
+{image(figures.get("normalized_curves"), "Normalised IQM with 95 % CI")}
+<h2>BC training</h2>
+{image(figures.get("bc_training"), "BC train/val loss")}
+<h2>Unlearning (BC -&gt; RL runs)</h2>
+{_md_table_to_html(chr(10).join(_unlearning_lines(summary)))}
+<h2>Videos</h2>
+<ul>{video_items or "<li>no videos recorded</li>"}</ul>
+</body></html>
+"""
+
+
+def _save_figure(fig: Any, out_path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return out_path
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_learning_curves(
@@ -256,22 +484,27 @@ def plot_learning_curves(
     out_path: Path,
     config: dict[str, Any],
 ) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Mean return vs env steps per method (band: min..max over seeds), with reference lines."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    colours = {"bc_rl": "tab:blue", "scratch": "tab:orange"}
     for name, runs in methods.items():
         if not runs.curves:
             continue
-        x, mean, std = mean_curve(list(runs.curves.values()))
-        label = f"{METHOD_TITLES[name]} ({len(runs.curves)} seed{'s' if len(runs.curves) > 1 else ''})"
-        ax.plot(x, mean, color=colours[name], label=label, linewidth=2)
-        if len(runs.curves) > 1:
-            ax.fill_between(x, mean - std, mean + std, color=colours[name], alpha=0.2)
-    ax.axhline(expert_return, color="black", linestyle="-", linewidth=1, label=f"expert ({expert_return:,.0f})")
+        grid = sorted({row["timesteps"] for curve in runs.curves.values() for row in curve})
+        values = np.array(
+            [[v if (v := return_at(c, t)) is not None else np.nan for t in grid] for c in runs.curves.values()]
+        )
+        n = len(runs.curves)
+        ax.plot(
+            grid,
+            np.nanmean(values, axis=0),
+            color=COLOURS[name],
+            linewidth=2,
+            label=f"{METHOD_TITLES[name]} ({n} seed{'s' if n > 1 else ''})",
+        )
+        if n > 1:
+            ax.fill_between(grid, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=COLOURS[name], alpha=0.2)
+    ax.axhline(expert_return, color="black", linewidth=1, label=f"expert ({expert_return:,.0f})")
     ax.axhline(threshold, color="black", linestyle=":", linewidth=1, label="90 % of expert")
     if bc_only is not None:
         ax.axhline(
@@ -281,13 +514,74 @@ def plot_learning_curves(
             linewidth=1.5,
             label=f"BC only ({bc_only['return_mean']:,.0f})",
         )
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("deterministic episode return")
-    ax.set_title(f"{config['env_id']}: learning curves")
+    ax.set(
+        xlabel="environment steps", ylabel="deterministic episode return", title=f"{config['env_id']}: learning curves"
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(out_path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return out_path
+    return _save_figure(fig, out_path)
+
+
+def plot_normalized_curves(
+    methods: dict[str, MethodRuns],
+    bc_only: dict[str, Any] | None,
+    random_return: float,
+    expert_return: float,
+    out_path: Path,
+    config: dict[str, Any],
+) -> Path:
+    """Sample-efficiency curves: normalised IQM over seeds with 95 % bootstrap CI bands."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for name, runs in methods.items():
+        if not runs.curves:
+            continue
+        curves = [
+            [
+                {
+                    "timesteps": r["timesteps"],
+                    "return_mean": float(normalized(r["return_mean"], random_return, expert_return)),
+                }
+                for r in c
+            ]
+            for c in runs.curves.values()
+        ]
+        grid = sorted({row["timesteps"] for curve in curves for row in curve})
+        x, mid, low, high = efficiency_curve(curves, grid)
+        ax.plot(x, mid, color=COLOURS[name], linewidth=2, label=METHOD_TITLES[name])
+        ax.fill_between(x, low, high, color=COLOURS[name], alpha=0.2)
+    ax.axhline(1.0, color="black", linewidth=1, label="expert")
+    if bc_only is not None:
+        ax.axhline(
+            float(normalized(bc_only["return_mean"], random_return, expert_return)),
+            color="tab:green",
+            linestyle="--",
+            label="BC only",
+        )
+    ax.set(xlabel="environment steps", ylabel="normalised return (IQM)", title=f"{config['env_id']}: sample efficiency")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save_figure(fig, out_path)
+
+
+def plot_bc_training(metrics_csv: Path, out_path: Path) -> Path | None:
+    """BC train and validation loss per epoch (and validation action MSE)."""
+    if not metrics_csv.is_file():
+        return None
+    from optiq.bc.train import read_metrics
+
+    rows = read_metrics(metrics_csv)
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=110)
+    epochs = [r["epoch"] for r in rows]
+    left.plot(epochs, [r["train_loss"] for r in rows], label="train loss")
+    left.plot(epochs, [r["val_loss"] for r in rows], label="val loss (NLL)")
+    left.set(xlabel="epoch", ylabel="BC loss", title="BC loss")
+    left.legend(fontsize=8)
+    right.plot(epochs, [r["val_mse"] for r in rows], color="tab:red", label="val action MSE")
+    right.set(xlabel="epoch", ylabel="MSE", title="held-out action MSE", yscale="log")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    return _save_figure(fig, out_path)

@@ -10,11 +10,13 @@ from optiq.atomic_io import read_json
 from optiq.cli import check_writable
 from optiq.errors import OptiqError
 from optiq.evaluation.evaluate import evaluate_and_record
+from optiq.evaluation.video import record_side_by_side
 from optiq.paths import RunPaths
 from optiq.policies import PolicyFiles
 
 console = Console()
 BC_LABEL = "bc_only"
+SIDE_BY_SIDE = "side_by_side.mp4"
 
 
 def policies_to_evaluate(paths: RunPaths) -> dict[str, PolicyFiles]:
@@ -56,4 +58,36 @@ def eval_stage(
             f"{label}: return {result['return_mean']:.1f} +/- {result['return_std']:.1f}"
             + (f", video {result['video']}" if result["video"] else "")
         )
+    if video and not labels:
+        chosen = side_by_side_policies(available)
+        if len(chosen) > 1:
+            path = record_side_by_side(
+                chosen,
+                config["env_id"],
+                paths.evaluation / SIDE_BY_SIDE,
+                config["eval"]["video_length"],
+                seed,
+                device=device,
+            )
+            if path:
+                console.print(f"side-by-side video: {path}")
     return results
+
+
+def side_by_side_policies(available: dict[str, PolicyFiles]) -> dict[str, PolicyFiles]:
+    """BC only, BC -> RL and scratch of the lowest seed that has both fine-tuned runs."""
+    chosen = {k: v for k, v in available.items() if k == BC_LABEL}
+    pairs = {}
+    for label in available:
+        parts = label.rsplit("_seed", 1)
+        if len(parts) == 2 and parts[1].isdigit():
+            pairs.setdefault(int(parts[1]), {})[parts[0].split("_", 1)[1]] = label
+    for seed in sorted(pairs):
+        if {"bc", "scratch"} <= set(pairs[seed]):
+            chosen[f"BC -> RL (seed {seed})"] = available[pairs[seed]["bc"]]
+            chosen[f"scratch (seed {seed})"] = available[pairs[seed]["scratch"]]
+            break
+    if BC_LABEL in chosen:
+        chosen["BC only"] = chosen.pop(BC_LABEL)
+        chosen = {"BC only": chosen["BC only"], **{k: v for k, v in chosen.items() if k != "BC only"}}
+    return chosen

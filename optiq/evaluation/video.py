@@ -63,31 +63,10 @@ def _fast_render_settings(env: Any) -> None:
     model.vis.quality.offsamples = 0
 
 
-def record_video(
-    files: PolicyFiles,
-    env_id: str,
-    out_path: str | Path,
-    video_length: int = 1000,
-    seed: int = 0,
-    fps: int | None = None,
-    width: int = 480,
-    height: int = 360,
-    device: str = "auto",
-) -> Path | None:
-    """Roll out the policy deterministically for up to ``video_length`` steps and write an mp4.
-
-    Episodes that end early are followed by a reset, so the clip is full length. Returns
-    None (with a warning) when no headless GL backend works or moviepy is missing.
-    """
-    backend = ensure_render_backend()
-    if backend is None:
-        warnings.warn("no headless OpenGL backend works (install libegl1 or libosmesa6); skipping video", stacklevel=2)
-        return None
-    try:
-        from moviepy import ImageSequenceClip
-    except ImportError:
-        warnings.warn("moviepy is not installed; skipping video (pip install moviepy)", stacklevel=2)
-        return None
+def _render_frames(
+    files: PolicyFiles, env_id: str, n_frames: int, seed: int, width: int, height: int, device: str
+) -> list[np.ndarray]:
+    """Deterministic rollout frames; an episode that ends early is followed by a reset."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     model = load_model(files, device)
@@ -99,18 +78,96 @@ def record_video(
     _fast_render_settings(env)
     frames = []
     obs, _ = env.reset(seed=seed)
-    for _ in range(video_length):
-        frames.append(env.render())
+    for _ in range(n_frames):
+        frames.append(np.asarray(env.render()))
         policy_obs = vecnorm.normalize_obs(obs[None]) if vecnorm is not None else obs[None]
         action, _ = model.predict(policy_obs, deterministic=True)
         obs, _, terminated, truncated, _ = env.step(action[0])
         if terminated or truncated:
             obs, _ = env.reset()
     env.close()
-    fps = fps or int(env.metadata.get("render_fps", 30))
-    out_path = Path(out_path)
+    return frames
+
+
+def _label(frame: np.ndarray, text: str) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, 0, image.width, 22], fill=(0, 0, 0))
+    draw.text((6, 5), text, fill=(255, 255, 255))
+    return np.asarray(image)
+
+
+def _write_mp4(frames: list[np.ndarray], out_path: Path, fps: int) -> Path:
+    from moviepy import ImageSequenceClip
+
     with atomic_path(out_path) as tmp:
-        clip = ImageSequenceClip([np.asarray(f) for f in frames], fps=fps)
+        clip = ImageSequenceClip(frames, fps=fps)
         clip.write_videofile(str(tmp), codec="libx264", audio=False, logger=None)
         clip.close()
     return out_path
+
+
+def _video_unavailable() -> bool:
+    if ensure_render_backend() is None:
+        warnings.warn("no headless OpenGL backend works (install libegl1 or libosmesa6); skipping video", stacklevel=3)
+        return True
+    try:
+        import moviepy  # noqa: F401
+    except ImportError:
+        warnings.warn("moviepy is not installed; skipping video (pip install moviepy)", stacklevel=3)
+        return True
+    return False
+
+
+def record_video(
+    files: PolicyFiles,
+    env_id: str,
+    out_path: str | Path,
+    video_length: int = 1000,
+    seed: int = 0,
+    fps: int | None = None,
+    width: int = 480,
+    height: int = 360,
+    device: str = "auto",
+    label: str | None = None,
+) -> Path | None:
+    """Roll out the policy deterministically for ``video_length`` steps and write an mp4.
+
+    Returns None (with a warning) when no headless GL backend works or moviepy is missing.
+    """
+    if _video_unavailable():
+        return None
+    frames = _render_frames(files, env_id, video_length, seed, width, height, device)
+    if label:
+        frames = [_label(f, label) for f in frames]
+    return _write_mp4(frames, Path(out_path), fps or _env_fps(env_id))
+
+
+def record_side_by_side(
+    policies: dict[str, PolicyFiles],
+    env_id: str,
+    out_path: str | Path,
+    video_length: int = 1000,
+    seed: int = 0,
+    width: int = 360,
+    height: int = 270,
+    device: str = "auto",
+) -> Path | None:
+    """One mp4 with a labelled panel per policy, all started from the same env seed."""
+    if _video_unavailable() or not policies:
+        return None
+    panels = [
+        [_label(f, label) for f in _render_frames(files, env_id, video_length, seed, width, height, device)]
+        for label, files in policies.items()
+    ]
+    frames = [np.concatenate(row, axis=1) for row in zip(*panels)]
+    return _write_mp4(frames, Path(out_path), _env_fps(env_id))
+
+
+def _env_fps(env_id: str) -> int:
+    env = make_env(env_id)
+    fps = int(env.metadata.get("render_fps", 30))
+    env.close()
+    return fps

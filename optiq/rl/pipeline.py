@@ -11,6 +11,7 @@ from rich.console import Console
 from optiq.cli import check_writable
 from optiq.paths import RunPaths
 from optiq.rl.finetune import finetune, read_best_bc
+from optiq.tracking import log_metrics, tracking
 
 console = Console()
 
@@ -26,6 +27,7 @@ def finetune_stage(
     restart: bool = False,
     device: str = "auto",
     progress_bar: bool = True,
+    tracker_args: Any = None,
 ) -> dict[str, Any]:
     run_dir = paths.finetune(algo, init, seed)
     bc_files = read_best_bc(paths.select) if init == "bc" else None
@@ -38,7 +40,12 @@ def finetune_stage(
             elif target.exists():
                 target.unlink()
     console.print(f"[bold]{algo.upper()} from {init}[/] (seed {seed}) -> {run_dir}")
-    summary = finetune(config, run_dir, algo, init, seed, bc_files, total_timesteps, resume_from, device, progress_bar)
+    group = f"{config['env_id']}/{paths.run_name}"
+    with tracking(tracker_args, config, run_dir, "finetune", f"{config['env_id']}-{run_dir.name}", group) as run:
+        summary = finetune(
+            config, run_dir, algo, init, seed, bc_files, total_timesteps, resume_from, device, progress_bar
+        )
+        log_metrics(run, {"final_return": summary["final_return"] or 0.0})
     u = summary["unlearning"]
     ratio = f"{u['unlearning_ratio']:.2f}" if u.get("unlearning_ratio") is not None else "n/a"
     console.print(f"final return {summary['final_return']:.1f}; unlearning ratio {ratio}")
