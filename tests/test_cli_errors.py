@@ -10,7 +10,7 @@ from tests.conftest import REPO, synthetic_trajectories
 
 
 def run_script(script: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, str(REPO / script), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
     )

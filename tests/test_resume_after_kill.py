@@ -18,7 +18,7 @@ SMALL_NET = ["--set", 'finetune.ppo.policy_kwargs.net_arch={"pi": [32, 32], "vf"
 
 
 def _start(args: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "200"}
     return subprocess.Popen(
         [sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -73,7 +73,7 @@ def test_finetune_resumes_after_sigkill(tmp_path):
     resumed = _start(command)
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
-    assert f"at {killed_at} steps" in out  # resumed, not restarted
+    assert f"at {killed_at} steps" in " ".join(out.split())  # resumed, not restarted
     summary = read_json(run_dir / "summary.json")
     assert summary["total_timesteps"] == 12288
     steps = [row["timesteps"] for row in read_eval_csv(run_dir / "eval.csv")]
