@@ -92,10 +92,17 @@ def build_model(
     seed: int,
     tensorboard_log: str | Path | None = None,
     device: str = "auto",
+    model_class: type[BaseAlgorithm] | None = None,
+    **extra: Any,
 ) -> BaseAlgorithm:
-    """A fresh SB3 model with the env's tuned hyperparameters."""
+    """A fresh SB3 model with the env's tuned hyperparameters.
+
+    ``model_class`` swaps in an extension of the algorithm (HybridPPO, DemoSAC) and
+    ``extra`` its own arguments or overrides of the tuned ones.
+    """
     settings = algo_settings(config, algo)
-    cls = algo_class(algo)
+    cls = model_class or algo_class(algo)
+    hyperparams = {**settings["hyperparams"], **extra}
     return cls(
         "MlpPolicy",
         venv,
@@ -104,5 +111,5 @@ def build_model(
         device=device,
         tensorboard_log=str(tensorboard_log) if tensorboard_log else None,
         policy_kwargs=policy_kwargs(settings),
-        **settings["hyperparams"],
+        **hyperparams,
     )

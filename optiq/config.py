@@ -27,6 +27,7 @@ _ALGO_SCHEMA: dict[str, Any] = {
     "normalize": bool,
     "hyperparams": dict,
     "policy_kwargs": dict,
+    "bc_rl": dict,
 }
 
 # Required keys and their types. A nested dict is a section.
@@ -183,7 +184,7 @@ def _set_dotted(config: dict[str, Any], dotted: str, value: Any, path: Path, ori
         node = node[part]
     leaf = parts[-1]
     # Free-form sections (hyperparams, policy_kwargs) may gain new keys; others may not.
-    if leaf not in node and parts[-2:-1] not in (["hyperparams"], ["policy_kwargs"]):
+    if leaf not in node and parts[-2:-1] not in (["hyperparams"], ["policy_kwargs"], ["bc_rl"]):
         raise OptiqError(f"{path}: {origin} overrides unknown key '{dotted}' (check the spelling)")
     node[leaf] = value
 

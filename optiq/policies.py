@@ -27,18 +27,30 @@ class PolicyFiles:
     model: Path
     vecnormalize: Path | None
     algo: str
+    model_class: str | None = None  # an extension of the algorithm (HybridPPO, DemoSAC), if any
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "model": str(self.model),
-            "vecnormalize": str(self.vecnormalize) if self.vecnormalize else None,
-            "algo": self.algo,
-        }
+        norm = str(self.vecnormalize) if self.vecnormalize else None
+        return {"model": str(self.model), "vecnormalize": norm, "algo": self.algo, "model_class": self.model_class}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PolicyFiles:
         norm = data.get("vecnormalize")
-        return cls(Path(data["model"]), Path(norm) if norm else None, data["algo"])
+        return cls(Path(data["model"]), Path(norm) if norm else None, data["algo"], data.get("model_class"))
+
+
+def _model_class(files: PolicyFiles) -> type[BaseAlgorithm]:
+    if files.model_class:
+        from optiq.rl.demo_sac import DemoSAC
+        from optiq.rl.hybrid_ppo import HybridPPO
+
+        extensions: dict[str, type[BaseAlgorithm]] = {"HybridPPO": HybridPPO, "DemoSAC": DemoSAC}
+        if files.model_class not in extensions:
+            raise OptiqError(
+                f"unknown model class '{files.model_class}' for {files.model}; known: {', '.join(extensions)}"
+            )
+        return extensions[files.model_class]
+    return ALGO_CLASSES[files.algo]
 
 
 def load_model(files: PolicyFiles, device: str = "auto") -> BaseAlgorithm:
@@ -52,7 +64,7 @@ def load_model(files: PolicyFiles, device: str = "auto") -> BaseAlgorithm:
     if not zipfile.is_zipfile(files.model):
         raise OptiqError(f"corrupt or truncated model file: {files.model} is not a valid SB3 zip (delete it and rerun)")
     try:
-        return ALGO_CLASSES[files.algo].load(str(files.model), device=device)
+        return _model_class(files).load(str(files.model), device=device)
     except Exception as exc:
         raise OptiqError(
             f"cannot load {files.model} as a {files.algo.upper()} model: {type(exc).__name__}: {exc} "

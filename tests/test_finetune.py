@@ -94,3 +94,33 @@ def test_tracking_off_by_default_writes_no_wandb(tiny_config, tmp_path):
     paths = RunPaths(tmp_path, "Hopper-v5", "quick")
     finetune_stage(tiny_config, paths, "ppo", "scratch", 0, total_timesteps=256, device="cpu", progress_bar=False)
     assert not (paths.finetune("ppo", "scratch", 0) / "wandb").exists()
+
+
+def test_bc_init_variants_and_hybrid_resume(tiny_config, tmp_path):
+    """bc (HybridPPO with demos), bc_naive (stock PPO) from the same BC checkpoint; hybrid resumes."""
+    from optiq.bc.train import list_bc_checkpoints, train_bc
+    from optiq.demos.storage import save_demos
+    from optiq.policies import PolicyFiles, load_model
+    from tests.conftest import synthetic_trajectories
+
+    save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
+    train_bc(tiny_config, tmp_path / "demos", tmp_path / "bc", seed=0, algo="ppo", device="cpu", progress_bar=False)
+    bc_files = PolicyFiles.from_json(list_bc_checkpoints(tmp_path / "bc")[-1])
+    tiny_config["finetune"]["ppo"]["bc_rl"].update(critic_warmup_steps=256, actor_lr_warmup_steps=256, mix_ratio=0.25)
+    demos = tmp_path / "demos" / "demos.npz"
+
+    hybrid = finetune(
+        tiny_config, tmp_path / "h", "ppo", "bc", 0, bc_files, 512, device="cpu", progress_bar=False, demos_path=demos
+    )
+    assert hybrid["policy"]["model_class"] == "HybridPPO" and hybrid["extensions"]["mix_ratio"] == 0.25
+    assert load_model(PolicyFiles.from_json(hybrid["policy"]), "cpu").__class__.__name__ == "HybridPPO"
+    resumed = finetune(
+        tiny_config, tmp_path / "h", "ppo", "bc", 0, bc_files, 1024, device="cpu", progress_bar=False, demos_path=demos
+    )
+    assert resumed["total_timesteps"] == 1024
+
+    naive = finetune(tiny_config, tmp_path / "n", "ppo", "bc_naive", 0, bc_files, 512, device="cpu", progress_bar=False)
+    assert naive["policy"]["model_class"] is None and naive["extensions"] is None
+    # both started from the same BC policy: identical returns at step 0
+    start = [read_eval_csv(tmp_path / d / "eval.csv")[0]["return_mean"] for d in ("h", "n")]
+    assert start[0] == start[1]

@@ -7,18 +7,23 @@ observation statistics it was trained with). A rerun resumes from the last check
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
 
+import torch as th
 from rich.console import Console
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from optiq.algos import algo_class, build_model, make_eval_venv, make_training_venv
 from optiq.atomic_io import read_json, remove_stale_temp_files, write_json
+from optiq.demos.storage import load_demos
 from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles, check_spaces, load_model
 from optiq.records import RunRecord
+from optiq.rl.demo_sac import DemoSAC
+from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
 from optiq.rl.training import (
     Checkpoint,
     EvalLog,
@@ -31,7 +36,48 @@ from optiq.rl.transfer import copy_bc_weights
 from optiq.seeding import seed_everything
 
 console = Console()
-INITS = ("bc", "scratch")
+# bc: BC weights + the BC-preserving extensions configured in finetune.<algo>.bc_rl;
+# bc_naive: BC weights + stock PPO/SAC (the baseline that tends to forget); scratch: random init.
+INITS = ("bc", "bc_naive", "scratch")
+
+
+def model_class_for(algo: str, init: str) -> type[BaseAlgorithm]:
+    if init == "bc":
+        return HybridPPO if algo == "ppo" else DemoSAC
+    return algo_class(algo)
+
+
+def extension_kwargs(config: dict[str, Any], algo: str, init: str) -> dict[str, Any]:
+    """Constructor arguments of HybridPPO/DemoSAC from ``finetune.<algo>.bc_rl``."""
+    if init != "bc":
+        return {}
+    settings = dict(config["finetune"][algo].get("bc_rl") or {})
+    known = (
+        set(HybridSettings.__dataclass_fields__)
+        if algo == "ppo"
+        else {"critic_warmup_steps", "demo_fraction", "learning_starts"}
+    )
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise OptiqError(
+            f"unknown key(s) {', '.join(unknown)} in finetune.{algo}.bc_rl; known: {', '.join(sorted(known))}"
+        )
+    if algo == "ppo":
+        return {"hybrid": HybridSettings(**settings)}
+    return settings
+
+
+def _attach_demonstrations(model: BaseAlgorithm, demos_path: Path | None, bc_model: BaseAlgorithm | None) -> None:
+    if demos_path is None:
+        raise OptiqError("--init bc needs the demos of stage 01 (run scripts/01_collect_demos.py first)")
+    env = model.get_env()
+    trajectories = load_demos(demos_path, env.observation_space, env.action_space)
+    if isinstance(model, HybridPPO):
+        model.set_demonstrations(trajectories, behaviour_policy=bc_model.policy if bc_model is not None else None)
+    elif isinstance(model, DemoSAC):
+        model.set_demonstrations(trajectories)
+
+
 EARLY_FRACTION = 0.2
 
 
@@ -77,26 +123,50 @@ def _start_model(
     bc_files: PolicyFiles | None,
     checkpoint: Checkpoint | None,
     device: str,
+    demos_path: Path | None = None,
 ) -> BaseAlgorithm:
     tb = str(run_dir / "tb")
+    cls = model_class_for(algo, init)
+    bc_model = None
+    if init != "scratch":
+        assert bc_files is not None
+        if bc_files.algo != algo:
+            raise OptiqError(
+                f"the BC checkpoint trained a {bc_files.algo.upper()} policy; retrain BC with --algo {algo}"
+            )
+        bc_model = load_model(bc_files, device)
     if checkpoint is not None:
         venv = make_training_venv(config, algo, seed, norm_stats_path=checkpoint.vecnormalize)
         console.print(f"resuming from {checkpoint.model} at {checkpoint.timesteps} steps")
-        return resume_model(algo_class(algo), checkpoint, venv, device, tb)
+        model = resume_model(cls, checkpoint, venv, device, tb)
+        if init == "bc" and isinstance(model, HybridPPO):
+            _attach_demonstrations(model, demos_path, bc_model)
+        return model
     if init == "scratch":
         venv = make_training_venv(config, algo, seed)
         return build_model(config, algo, venv, seed, tensorboard_log=tb, device=device)
-    assert bc_files is not None
-    if bc_files.algo != algo:
-        raise OptiqError(f"the BC checkpoint trained a {bc_files.algo.upper()} policy; retrain BC with --algo {algo}")
+    assert bc_files is not None and bc_model is not None
     venv = make_training_venv(config, algo, seed, norm_stats_path=bc_files.vecnormalize)
-    model = build_model(config, algo, venv, seed, tensorboard_log=tb, device=device)
-    bc_model = load_model(bc_files, device)
+    model = build_model(
+        config,
+        algo,
+        venv,
+        seed,
+        tensorboard_log=tb,
+        device=device,
+        model_class=cls,
+        **extension_kwargs(config, algo, init),
+    )
     check_spaces(bc_model, venv, f"BC checkpoint {bc_files.model}")
     report = copy_bc_weights(bc_model.policy, model.policy, algo)
     write_json(run_dir / "copy_report.json", {"source": str(bc_files.model), **report.to_json()})
     console.print(f"[bold]BC weight copy[/] from {bc_files.model}:\n{report.to_text()}")
     _log_copy_report_to_tensorboard(run_dir, report.to_text())
+    if init == "bc":
+        if isinstance(model, HybridPPO) and model.hybrid.log_std_subtract:
+            with th.no_grad():
+                model.policy.log_std -= model.hybrid.log_std_subtract  # less (or, if negative, more) exploration noise
+        _attach_demonstrations(model, demos_path, bc_model)
     return model
 
 
@@ -111,6 +181,7 @@ def finetune(
     resume_from: Path | None = None,
     device: str = "auto",
     progress_bar: bool = True,
+    demos_path: Path | None = None,
 ) -> dict[str, Any]:
     """Train to ``total_timesteps`` env steps and write the run's summary.json; return it."""
     if init not in INITS:
@@ -124,7 +195,7 @@ def finetune(
     checkpoint = latest_checkpoint(run_dir / "checkpoints")
     if resume_from is not None:
         checkpoint = _checkpoint_from_path(resume_from)
-    model = _start_model(config, algo, init, seed, run_dir, bc_files, checkpoint, device)
+    model = _start_model(config, algo, init, seed, run_dir, bc_files, checkpoint, device, demos_path)
 
     log = EvalLog(run_dir / "eval.csv")
     log.truncate_after(int(model.num_timesteps))
@@ -151,9 +222,13 @@ def finetune(
         "final_return": rows[-1]["return_mean"] if rows else None,
         "best_return": max(r["return_mean"] for r in rows) if rows else None,
         "unlearning": unlearning_report(rows, total),
-        "bc_checkpoint": str(bc_files.model) if (init == "bc" and bc_files) else None,
+        "bc_checkpoint": str(bc_files.model) if (init != "scratch" and bc_files) else None,
+        "extensions": _extensions_json(config, algo, init),
         "policy": PolicyFiles(
-            run_dir / "final_model.zip", run_dir / "vecnormalize.pkl" if final.vecnormalize else None, algo
+            run_dir / "final_model.zip",
+            run_dir / "vecnormalize.pkl" if final.vecnormalize else None,
+            algo,
+            type(model).__name__ if type(model) is not algo_class(algo) else None,
         ).to_json(),
     }
     write_json(run_dir / "summary.json", summary)
@@ -161,6 +236,13 @@ def finetune(
         record.add_artifact(run_dir / name)
     record.finish(final_return=summary["final_return"], unlearning=summary["unlearning"])
     return summary
+
+
+def _extensions_json(config: dict[str, Any], algo: str, init: str) -> dict[str, Any] | None:
+    kwargs = extension_kwargs(config, algo, init)
+    if not kwargs:
+        return None
+    return dataclasses.asdict(kwargs["hybrid"]) if "hybrid" in kwargs else kwargs
 
 
 def _copy_atomic(source: Path, target: Path) -> None:

@@ -15,6 +15,27 @@ from optiq.tracking import log_metrics, tracking
 
 console = Console()
 
+# 04_finetune_rl flag (argparse dest) -> key of finetune.<algo>.bc_rl
+EXTENSION_FLAGS = {
+    "warm_start_steps": "critic_warmup_steps",
+    "actor_lr_warmup_steps": "actor_lr_warmup_steps",
+    "bc_coeff": "bc_coeff",
+    "bc_decay": "bc_decay",
+    "mix_ratio": "mix_ratio",
+    "rho_bar": "rho_bar",
+    "c_bar": "c_bar",
+    "log_std_subtract": "log_std_subtract",
+    "demo_fraction": "demo_fraction",
+}
+
+
+def apply_extension_flags(config: dict[str, Any], algo: str, values: dict[str, Any]) -> None:
+    """Override ``finetune.<algo>.bc_rl`` with the flags that were given (None = not given)."""
+    settings = config["finetune"][algo].setdefault("bc_rl", {})
+    for key, value in values.items():
+        if value is not None:
+            settings[key] = value
+
 
 def finetune_stage(
     config: dict[str, Any],
@@ -30,7 +51,8 @@ def finetune_stage(
     tracker_args: Any = None,
 ) -> dict[str, Any]:
     run_dir = paths.finetune(algo, init, seed)
-    bc_files = read_best_bc(paths.select) if init == "bc" else None
+    bc_files = read_best_bc(paths.select) if init != "scratch" else None
+    demos_path = paths.demos / "demos.npz" if init == "bc" else None
     check_writable(run_dir)
     if restart:
         for name in ("checkpoints", "eval.csv", "tb", "summary.json", "copy_report.json"):
@@ -43,7 +65,7 @@ def finetune_stage(
     group = f"{config['env_id']}/{paths.run_name}"
     with tracking(tracker_args, config, run_dir, "finetune", f"{config['env_id']}-{run_dir.name}", group) as run:
         summary = finetune(
-            config, run_dir, algo, init, seed, bc_files, total_timesteps, resume_from, device, progress_bar
+            config, run_dir, algo, init, seed, bc_files, total_timesteps, resume_from, device, progress_bar, demos_path
         )
         log_metrics(run, {"final_return": summary["final_return"] or 0.0})
     u = summary["unlearning"]
