@@ -59,6 +59,7 @@ class PipelineOptions:
     overrides: list[str]
     preset: str
     tracker_args: Any = None
+    inits: tuple[str, ...] = ("bc", "scratch")
 
 
 def _finished(run_json: Path) -> bool:
@@ -94,7 +95,7 @@ def _finetune_complete(run_dir: Path, config: dict[str, Any]) -> bool:
 
 
 def _jobs(opts: PipelineOptions) -> list[tuple[str, int]]:
-    return [(init, seed) for seed in opts.seeds for init in ("bc", "scratch")]
+    return [(init, seed) for seed in opts.seeds for init in opts.inits]
 
 
 def _clear(folder: Path) -> None:
