@@ -92,9 +92,8 @@ def run_env(env_id: str, seeds: list[int], budget: int, outputs: Path, overrides
 
 
 def print_table(results: dict) -> None:
-    print(
-        f"\n{results['env_id']}: expert {results['expert_return']:.0f}, budget {results['budget']:,} steps, seeds {results['seeds']}"
-    )
+    head = f"{results['env_id']}: expert {results['expert_return']:.0f}, budget {results['budget']:,} steps"
+    print(f"\n{head}, seeds {results['seeds']}")
     print(f"{'method':<18} {'steps to 90%':>16} {'speedup':>22} {'unlearning':>11} {'final/expert':>13}")
     for method, r in results["methods"].items():
         bound = ">=" if r["steps_lower_bound"] else ""
