@@ -49,6 +49,18 @@ def remove_stale_temp_files(folder: str | Path) -> int:
     return len(stale)
 
 
+def remove_outputs(folder: str | Path, names: list[str]) -> None:
+    """Delete the named files or folders under ``folder`` (a stage's ``--restart``)."""
+    import shutil
+
+    for name in names:
+        target = Path(folder) / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
 def write_with(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     """Call ``writer(tmp_path)`` and atomically move the result to ``path``.
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 from rich.console import Console
 
-from optiq.atomic_io import read_json
+from optiq.atomic_io import read_json, remove_outputs
 from optiq.bc.select import select_best_checkpoint
 from optiq.bc.train import train_bc
 from optiq.cli import check_writable
@@ -37,12 +36,7 @@ def train_bc_stage(
         console.print(f"earlier BC checkpoints in {paths.bc} trained another algorithm's policy: starting over")
         restart = True
     if restart:
-        for name in ("checkpoints", "checkpoints.json", "metrics.csv", "tb"):
-            target = paths.bc / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        remove_outputs(paths.bc, ["checkpoints", "checkpoints.json", "metrics.csv", "tb"])
     console.print(f"[bold]Training BC[/] ({algo.upper()} policy) on {paths.demos / 'demos.npz'}")
     name = f"{config['env_id']}-{paths.run_name}-bc"
     with tracking(tracker_args, config, paths.bc, "bc", name, group=f"{config['env_id']}/{paths.run_name}") as run:

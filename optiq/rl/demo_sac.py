@@ -19,6 +19,8 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from optiq.rl.optim import HookedOptimizer
+
 
 class DemoMixReplayBuffer(ReplayBuffer):
     """A replay buffer whose samples are ``demo_fraction`` demonstrations, the rest online data."""
@@ -79,40 +81,6 @@ class DemoMixReplayBuffer(ReplayBuffer):
         )
 
 
-class GatedOptimizer(th.optim.Optimizer):
-    """Delegates to an optimizer but skips ``step`` while ``is_open()`` is False."""
-
-    def __init__(self, optimizer: th.optim.Optimizer, is_open: Any):  # deliberately not calling Optimizer.__init__
-        self.optimizer = optimizer
-        self.is_open = is_open
-
-    def __repr__(self) -> str:
-        return f"GatedOptimizer({self.optimizer!r})"
-
-    @property
-    def param_groups(self) -> list[dict[str, Any]]:
-        return self.optimizer.param_groups
-
-    @property
-    def state(self) -> Any:
-        return self.optimizer.state
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.optimizer.state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any], **_: Any) -> None:
-        self.optimizer.load_state_dict(state_dict)
-
-    def step(self, closure: Any = None) -> Any:
-        if self.is_open():
-            return self.optimizer.step(closure)
-        self.optimizer.zero_grad(set_to_none=True)
-        return None
-
-
 class DemoSAC(SAC):
     """SAC with a demo-mixing replay buffer and a critic-only warm-up."""
 
@@ -124,9 +92,10 @@ class DemoSAC(SAC):
 
     def _setup_model(self) -> None:
         super()._setup_model()
-        self.actor.optimizer = GatedOptimizer(self.actor.optimizer, self.actor_is_learning)  # type: ignore[assignment]
+        # Closed gates during the warm-up: SAC computes the actor and entropy losses, nothing steps.
+        self.actor.optimizer = HookedOptimizer(self.actor.optimizer, self.actor_is_learning)  # type: ignore[assignment]
         if self.ent_coef_optimizer is not None:
-            self.ent_coef_optimizer = GatedOptimizer(self.ent_coef_optimizer, self.actor_is_learning)  # type: ignore[assignment]
+            self.ent_coef_optimizer = HookedOptimizer(self.ent_coef_optimizer, self.actor_is_learning)  # type: ignore[assignment]
 
     def actor_is_learning(self) -> bool:
         return self.num_timesteps > self.critic_warmup_steps

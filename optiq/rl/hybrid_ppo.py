@@ -3,8 +3,8 @@ V-trace-corrected demonstration samples.
 
 Naive BC -> PPO collapses early because the critic starts untrained and its advantages are
 noise (SB3 #543). :class:`HybridPPO` extends SB3's PPO without copying its update loop:
-PPO's own ``train()`` runs unchanged, and the policy optimiser is wrapped by
-:class:`AuxiliaryLossOptimizer`, whose ``step()`` is where the extensions act, right after
+PPO's own ``train()`` runs unchanged, and the policy optimiser is wrapped
+(:class:`~optiq.rl.optim.HookedOptimizer`) so the extensions act at ``step()``, right after
 PPO's backward pass and gradient clipping:
 
 * critic warm-up: for the first ``critic_warmup_steps`` env steps the actor's gradients are
@@ -30,6 +30,7 @@ from imitation.data import types
 from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 
+from optiq.rl.optim import HookedOptimizer
 from optiq.rl.vtrace import vtrace
 
 ACTOR_PREFIXES = ("mlp_extractor.policy_net.", "action_net.", "log_std", "pi_features_extractor.")
@@ -58,43 +59,6 @@ def actor_parameter_names(policy: ActorCriticPolicy) -> set[str]:
     return {name for name, _ in policy.named_parameters() if name.startswith(ACTOR_PREFIXES)}
 
 
-class AuxiliaryLossOptimizer(th.optim.Optimizer):
-    """Wraps the policy's Adam: PPO calls ``zero_grad``/``step`` as usual; extensions act in ``step``.
-
-    It subclasses ``Optimizer`` (without its constructor) only so that SB3 saves and loads it
-    as an optimizer; every call is delegated to the wrapped Adam.
-    """
-
-    def __init__(self, model: HybridPPO, optimizer: th.optim.Optimizer):  # deliberately not calling Optimizer.__init__
-        self.model = model
-        self.optimizer = optimizer
-
-    def __repr__(self) -> str:
-        return f"AuxiliaryLossOptimizer({self.optimizer!r})"
-
-    # The parts of the optimizer API that SB3 uses.
-    @property
-    def param_groups(self) -> list[dict[str, Any]]:
-        return self.optimizer.param_groups
-
-    @property
-    def state(self) -> Any:
-        return self.optimizer.state
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.optimizer.state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any], **_: Any) -> None:
-        self.optimizer.load_state_dict(state_dict)
-
-    def step(self, closure: Any = None) -> Any:
-        self.model._before_optimizer_step()
-        return self.optimizer.step(closure)
-
-
 class HybridPPO(PPO):
     """SB3 PPO plus the BC-preserving extensions described in the module docstring."""
 
@@ -119,7 +83,7 @@ class HybridPPO(PPO):
             [{"params": actor, "name": "actor"}, {"params": critic, "name": "critic"}], **self.policy.optimizer_kwargs
         )
         inner.param_groups[0]["lr"] = inner.param_groups[1]["lr"] = base.param_groups[0]["lr"]
-        self.policy.optimizer = AuxiliaryLossOptimizer(self, inner)  # type: ignore[assignment]
+        self.policy.optimizer = HookedOptimizer(inner, self._before_optimizer_step)  # type: ignore[assignment]
 
     def _excluded_save_params(self) -> list[str]:
         # Demos and the behaviour policy are inputs, re-attached by set_demonstrations on resume.
@@ -218,10 +182,9 @@ class HybridPPO(PPO):
         self.logger.record("hybrid/actor_lr_factor", self.actor_lr_factor())
         self.logger.record("hybrid/critic_warmup", float(self.in_critic_warmup()))
 
-    def _before_optimizer_step(self) -> None:
+    def _before_optimizer_step(self) -> bool:
         """Called after PPO's backward and clipping, before Adam steps: add our terms, gate the actor."""
-        optimizer: AuxiliaryLossOptimizer = self.policy.optimizer  # type: ignore[assignment]
-        actor_group, critic_group = optimizer.param_groups
+        actor_group, critic_group = self.policy.optimizer.param_groups
         actor_group["lr"] = critic_group["lr"] * self.actor_lr_factor()
         extra = self._auxiliary_loss()
         if extra is not None:
@@ -230,6 +193,7 @@ class HybridPPO(PPO):
         if self.in_critic_warmup():
             for p in actor_group["params"]:
                 p.grad = None  # Adam skips parameters without gradients: the actor stays exactly as BC left it
+        return True
 
     def _auxiliary_loss(self) -> th.Tensor | None:
         if self._demo is None or not self.hybrid.uses_demos:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from optiq.atomic_io import remove_outputs
 from optiq.cli import check_writable
 from optiq.paths import RunPaths
 from optiq.rl.finetune import finetune, read_best_bc
@@ -55,12 +55,7 @@ def finetune_stage(
     demos_path = paths.demos / "demos.npz" if init == "bc" else None
     check_writable(run_dir)
     if restart:
-        for name in ("checkpoints", "eval.csv", "tb", "summary.json", "copy_report.json"):
-            target = run_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        remove_outputs(run_dir, ["checkpoints", "eval.csv", "tb", "summary.json", "copy_report.json"])
     console.print(f"[bold]{algo.upper()} from {init}[/] (seed {seed}) -> {run_dir}")
     group = f"{config['env_id']}/{paths.run_name}"
     with tracking(tracker_args, config, run_dir, "finetune", f"{config['env_id']}-{run_dir.name}", group) as run:
