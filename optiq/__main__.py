@@ -16,6 +16,7 @@ COMMANDS = {
     "train-bc": "scripts/02_train_bc.py",
     "select-best": "scripts/03_select_best.py",
     "finetune": "scripts/04_finetune_rl.py",
+    "train rl": "scripts/04_finetune_rl.py",
     "eval-video": "scripts/05_eval_video.py",
     "compare": "scripts/06_compare.py",
     "run-all": "run_all.py",
@@ -24,6 +25,8 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["train", "rl"]:
+        argv = ["train rl", *argv[2:]]
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print("usage: optiq COMMAND [flags]   (optiq COMMAND --help for its flags)\n\ncommands:")
         for name, script in COMMANDS.items():

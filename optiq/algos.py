@@ -93,6 +93,7 @@ def build_model(
     tensorboard_log: str | Path | None = None,
     device: str = "auto",
     model_class: type[BaseAlgorithm] | None = None,
+    extra_policy_kwargs: dict[str, Any] | None = None,
     **extra: Any,
 ) -> BaseAlgorithm:
     """A fresh SB3 model with the env's tuned hyperparameters.
@@ -110,6 +111,6 @@ def build_model(
         verbose=0,
         device=device,
         tensorboard_log=str(tensorboard_log) if tensorboard_log else None,
-        policy_kwargs=policy_kwargs(settings),
+        policy_kwargs={**policy_kwargs(settings), **(extra_policy_kwargs or {})},
         **hyperparams,
     )

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Stage 04: RL fine-tuning from the best BC checkpoint (--init bc) or from scratch.
+"""Stage 04: RL fine-tuning from the best BC checkpoint (--init bc), from scratch, or from a
+pretrained encoder (--pretrained PATH; also available as `optiq train rl`).
 
 Both use the env's tuned PPO/SAC settings from hparams.yml. From BC, the policy weights
 of 03_select/best.json are copied into the SB3 policy and the copy report (which layers
@@ -14,7 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from optiq.cli import make_parser, resolve, run_main
-from optiq.rl.pipeline import EXTENSION_FLAGS, apply_extension_flags, finetune_stage
+from optiq.rl.pipeline import (
+    EXTENSION_FLAGS,
+    apply_extension_flags,
+    apply_run_flags,
+    bootstrap_options,
+    finetune_stage,
+    resolve_init,
+)
 
 
 def main() -> None:
@@ -22,10 +30,10 @@ def main() -> None:
     parser.add_argument("--algo", choices=["ppo", "sac"], default=None, help="RL algorithm (default: run.algo)")
     parser.add_argument(
         "--init",
-        choices=["bc", "bc_naive", "scratch"],
-        default="bc",
-        help="bc: BC weights + the BC-preserving extensions of finetune.<algo>.bc_rl; "
-        "bc_naive: BC weights + stock PPO/SAC; scratch: random weights",
+        choices=["bc", "bc_naive", "scratch", "pretrained"],
+        default=None,
+        help="bc (default): BC weights + the BC-preserving extensions of finetune.<algo>.bc_rl; "
+        "bc_naive: BC weights + stock PPO/SAC; scratch: random weights; pretrained: from --pretrained",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--total-steps", type=int, default=None, help="env steps (default: finetune.total_timesteps)")
@@ -43,15 +51,38 @@ def main() -> None:
     ext.add_argument("--c-bar", type=float, help="PPO: V-trace cap on importance ratios for the trace")
     ext.add_argument("--log-std-subtract", type=float, help="PPO: subtract from the BC policy's log std (less noise)")
     ext.add_argument("--demo-fraction", type=float, help="SAC: share of each replay batch drawn from demos")
+    pre = parser.add_argument_group("pretrained encoder start (optiq train rl)")
+    pre.add_argument(
+        "--pretrained", type=Path, help="TorchScript .ts or state-dict .pth encoder (implies --init pretrained)"
+    )
+    pre.add_argument(
+        "--adapter-mode", choices=["obs", "feature", "none"], default="feature", help="how the encoder is used"
+    )
+    pre.add_argument("--torchscript-in-dim", type=int, help="input dim the encoder expects (pre-adapter from env obs)")
+    pre.add_argument("--adapter-hidden", default="", help="hidden sizes of the F_src -> F_tgt adapter, e.g. 256,128")
+    pre.add_argument("--feature-pool", choices=["last", "mean"], default="last", help="pooling of (B, T, F) outputs")
+    pre.add_argument("--obs-key", help="key of dict observations fed to the encoder")
+    pre.add_argument("--bc-steps", type=int, default=0, help="BC warm-up batches on stage-01 demos before RL (PPO)")
+    pre.add_argument("--bc-batch-size", type=int, default=256, help="batch size of the BC warm-up")
+    pre.add_argument("--state-dict-out", type=Path, help="also write a self-contained state-dict bundle here")
+    run = parser.add_argument_group("training run")
+    run.add_argument("--num-envs", type=int, help="parallel envs (overrides finetune.<algo>.n_envs)")
+    run.add_argument("--eval-freq", type=int, help="env steps between evaluations (overrides eval.eval_freq)")
+    run.add_argument("--eval-episodes", type=int, help="episodes per evaluation (overrides eval.n_eval_episodes)")
+    run.add_argument("--record-video", action="store_true", help="record videos of the policy during training")
+    run.add_argument("--video-every", type=int, default=50_000, help="env steps between training videos")
+    run.add_argument("--video-length", type=int, default=500, help="frames per training video")
     args = parser.parse_args()
     config, paths = resolve(args)
     algo = args.algo or config["run"]["algo"]
     apply_extension_flags(config, algo, {key: getattr(args, flag) for flag, key in EXTENSION_FLAGS.items()})
+    apply_run_flags(config, algo, args.num_envs, args.eval_freq, args.eval_episodes)
+    init = resolve_init(args.init, args.pretrained)
     finetune_stage(
         config,
         paths,
         algo=algo,
-        init=args.init,
+        init=init,
         seed=args.seed,
         total_timesteps=args.total_steps,
         resume_from=args.resume,
@@ -59,6 +90,19 @@ def main() -> None:
         device=args.device,
         progress_bar=not args.no_progress,
         tracker_args=args,
+        bootstrap=bootstrap_options(
+            args.pretrained,
+            args.adapter_mode,
+            args.torchscript_in_dim,
+            args.adapter_hidden,
+            args.feature_pool,
+            args.obs_key,
+        ),
+        video_every=args.video_every if args.record_video else 0,
+        video_length=args.video_length,
+        state_dict_out=args.state_dict_out,
+        bc_steps=args.bc_steps,
+        bc_batch_size=args.bc_batch_size,
     )
 
 

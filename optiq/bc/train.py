@@ -258,3 +258,36 @@ def _relative(entries: list[dict[str, Any]], root: Path) -> list[dict[str, Any]]
         if entry.get("vecnormalize"):
             entry["vecnormalize"] = str(Path(entry["vecnormalize"]).relative_to(root))
     return entries
+
+
+def pretrain_with_bc(
+    model: BaseAlgorithm, demos_path: Path, n_batches: int, batch_size: int, seed: int
+) -> dict[str, float]:
+    """``--bc-steps``: a short BC warm-up of an RL model's own policy on stage-01 demos (PPO only).
+
+    The model's VecNormalize observation statistics are first set from the demos, so the
+    policy is trained on the same preprocessing it will act with.
+    """
+    if not hasattr(model.policy, "evaluate_actions") or not hasattr(model.policy, "mlp_extractor"):
+        raise OptiqError("--bc-steps works with PPO policies only (use stage 02 for SAC)")
+    env = model.get_env()
+    episodes = load_demos(demos_path, env.observation_space, env.action_space)
+    transitions = rollout.flatten_trajectories(episodes)
+    vecnorm = model.get_vec_normalize_env()
+    if vecnorm is not None:
+        vecnorm.obs_rms.mean = transitions.obs.mean(axis=0).astype(np.float64)
+        vecnorm.obs_rms.var = transitions.obs.var(axis=0).astype(np.float64)
+        vecnorm.obs_rms.count = float(len(transitions.obs))
+    data = _normalized(transitions, vecnorm)
+    trainer = bc.BC(
+        observation_space=model.policy.observation_space,
+        action_space=model.policy.action_space,
+        rng=np.random.default_rng(seed),
+        policy=model.policy,
+        demonstrations=data,
+        batch_size=min(batch_size, len(data)),
+        device=model.device,
+        custom_logger=imit_logger.configure(None, []),
+    )
+    trainer.train(n_batches=n_batches, progress_bar=False, log_interval=10**9)
+    return bc_metrics(model.policy, trainer.loss_calculator, data)

@@ -66,21 +66,42 @@ def _fast_render_settings(env: Any) -> None:
 def _render_frames(
     files: PolicyFiles, env_id: str, n_frames: int, seed: int, width: int, height: int, device: str
 ) -> list[np.ndarray]:
-    """Deterministic rollout frames; an episode that ends early is followed by a reset."""
+    """Deterministic rollout frames of a saved policy."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    model = load_model(files, device)
-    env = make_env(env_id, render_mode="rgb_array", width=width, height=height)
     vecnorm = None
     if files.vecnormalize is not None:
         vecnorm = VecNormalize.load(str(files.vecnormalize), DummyVecEnv([lambda: make_env(env_id)]))
         vecnorm.training = False
+    return render_model_frames(
+        load_model(files, device), env_id, n_frames, seed, width, height, vecnorm.normalize_obs if vecnorm else None
+    )
+
+
+def render_model_frames(
+    model: Any,
+    env_id: str,
+    n_frames: int,
+    seed: int,
+    width: int = 480,
+    height: int = 360,
+    preprocess: Any = None,
+    env_wrapper: Any = None,
+) -> list[np.ndarray]:
+    """Deterministic rollout frames of an in-memory model; an episode that ends early is followed by a reset.
+
+    ``preprocess`` maps a batch of raw observations to the policy's input (e.g. VecNormalize's
+    normalize_obs); ``env_wrapper`` wraps the env (e.g. an adapter observation wrapper).
+    """
+    env = make_env(env_id, render_mode="rgb_array", width=width, height=height)
     _fast_render_settings(env)
+    if env_wrapper is not None:
+        env = env_wrapper(env)
     frames = []
     obs, _ = env.reset(seed=seed)
     for _ in range(n_frames):
         frames.append(np.asarray(env.render()))
-        policy_obs = vecnorm.normalize_obs(obs[None]) if vecnorm is not None else obs[None]
+        policy_obs = preprocess(obs[None]) if preprocess is not None else obs[None]
         action, _ = model.predict(policy_obs, deterministic=True)
         obs, _, terminated, truncated, _ = env.step(action[0])
         if terminated or truncated:
@@ -99,7 +120,7 @@ def _label(frame: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(image)
 
 
-def _write_mp4(frames: list[np.ndarray], out_path: Path, fps: int) -> Path:
+def write_mp4(frames: list[np.ndarray], out_path: Path, fps: int) -> Path:
     from moviepy import ImageSequenceClip
 
     with atomic_path(out_path) as tmp:
@@ -109,7 +130,8 @@ def _write_mp4(frames: list[np.ndarray], out_path: Path, fps: int) -> Path:
     return out_path
 
 
-def _video_unavailable() -> bool:
+def video_unavailable() -> bool:
+    """True (with a warning) when no headless GL backend or moviepy is available."""
     if ensure_render_backend() is None:
         warnings.warn("no headless OpenGL backend works (install libegl1 or libosmesa6); skipping video", stacklevel=3)
         return True
@@ -137,12 +159,12 @@ def record_video(
 
     Returns None (with a warning) when no headless GL backend works or moviepy is missing.
     """
-    if _video_unavailable():
+    if video_unavailable():
         return None
     frames = _render_frames(files, env_id, video_length, seed, width, height, device)
     if label:
         frames = [_label(f, label) for f in frames]
-    return _write_mp4(frames, Path(out_path), fps or _env_fps(env_id))
+    return write_mp4(frames, Path(out_path), fps or env_fps(env_id))
 
 
 def record_side_by_side(
@@ -156,18 +178,48 @@ def record_side_by_side(
     device: str = "auto",
 ) -> Path | None:
     """One mp4 with a labelled panel per policy, all started from the same env seed."""
-    if _video_unavailable() or not policies:
+    if video_unavailable() or not policies:
         return None
     panels = [
         [_label(f, label) for f in _render_frames(files, env_id, video_length, seed, width, height, device)]
         for label, files in policies.items()
     ]
     frames = [np.concatenate(row, axis=1) for row in zip(*panels)]
-    return _write_mp4(frames, Path(out_path), _env_fps(env_id))
+    return write_mp4(frames, Path(out_path), env_fps(env_id))
 
 
-def _env_fps(env_id: str) -> int:
+def env_fps(env_id: str) -> int:
     env = make_env(env_id)
     fps = int(env.metadata.get("render_fps", 30))
     env.close()
     return fps
+
+
+class PeriodicVideo:
+    """SB3 callback factory: an mp4 of the current policy every ``every`` env steps (``--record-video``)."""
+
+    @staticmethod
+    def make(env_id: str, out_dir: Path, every: int, length: int, seed: int = 0, env_wrapper: Any = None) -> Any:
+        from stable_baselines3.common.callbacks import BaseCallback
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        class _PeriodicVideo(BaseCallback):
+            def __init__(self) -> None:
+                super().__init__()
+                self._last = -every
+
+            def _on_step(self) -> bool:
+                if every > 0 and self.num_timesteps - self._last >= every:
+                    self._last = self.num_timesteps
+                    self.record()
+                return True
+
+            def record(self) -> None:
+                if video_unavailable():
+                    return
+                train_env = self.model.get_env()
+                preprocess = train_env.normalize_obs if isinstance(train_env, VecNormalize) else None
+                frames = render_model_frames(self.model, env_id, length, seed, 320, 240, preprocess, env_wrapper)
+                write_mp4(frames, out_dir / f"step_{self.num_timesteps:09d}.mp4", env_fps(env_id))
+
+        return _PeriodicVideo()

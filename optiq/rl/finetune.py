@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch as th
 from rich.console import Console
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
 
 from optiq.algos import algo_class, build_model, make_eval_venv, make_training_venv
-from optiq.atomic_io import read_json, remove_stale_temp_files, write_json
+from optiq.atomic_io import read_json, remove_stale_temp_files, write_json, write_with
+from optiq.bc.train import pretrain_with_bc
 from optiq.demos.storage import load_demos
 from optiq.errors import OptiqError
+from optiq.evaluation.video import PeriodicVideo
 from optiq.policies import PolicyFiles, check_spaces, load_model
 from optiq.records import RunRecord
+from optiq.rl.bootstrap import AdapterObsWrapper, load_bundle, save_bundle
 from optiq.rl.demo_sac import DemoSAC
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
+from optiq.rl.sb3 import bootstrap_model
 from optiq.rl.training import (
     Checkpoint,
     EvalLog,
@@ -38,7 +44,22 @@ from optiq.seeding import seed_everything
 console = Console()
 # bc: BC weights + the BC-preserving extensions configured in finetune.<algo>.bc_rl;
 # bc_naive: BC weights + stock PPO/SAC (the baseline that tends to forget); scratch: random init.
-INITS = ("bc", "bc_naive", "scratch")
+INITS = ("bc", "bc_naive", "scratch", "pretrained")
+
+
+@dataclass
+class BootstrapOptions:
+    """How ``--init pretrained`` starts from a pretrained encoder (see optiq.rl.bootstrap)."""
+
+    pretrained: Path
+    adapter_mode: str = "feature"
+    torchscript_in_dim: int | None = None
+    adapter_hidden: list[int] | None = None
+    feature_pool: str = "last"
+    obs_key: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "pretrained": str(self.pretrained)}
 
 
 def model_class_for(algo: str, init: str) -> type[BaseAlgorithm]:
@@ -124,8 +145,11 @@ def _start_model(
     checkpoint: Checkpoint | None,
     device: str,
     demos_path: Path | None = None,
+    bootstrap: BootstrapOptions | None = None,
 ) -> BaseAlgorithm:
     tb = str(run_dir / "tb")
+    if init == "pretrained":
+        return _start_pretrained(config, algo, seed, run_dir, checkpoint, device, bootstrap)
     cls = model_class_for(algo, init)
     bc_model = None
     if init != "scratch":
@@ -182,6 +206,12 @@ def finetune(
     device: str = "auto",
     progress_bar: bool = True,
     demos_path: Path | None = None,
+    bootstrap: BootstrapOptions | None = None,
+    video_every: int = 0,
+    video_length: int = 500,
+    state_dict_out: Path | None = None,
+    bc_steps: int = 0,
+    bc_batch_size: int = 256,
 ) -> dict[str, Any]:
     """Train to ``total_timesteps`` env steps and write the run's summary.json; return it."""
     if init not in INITS:
@@ -195,8 +225,15 @@ def finetune(
     checkpoint = latest_checkpoint(run_dir / "checkpoints")
     if resume_from is not None:
         checkpoint = _checkpoint_from_path(resume_from)
-    model = _start_model(config, algo, init, seed, run_dir, bc_files, checkpoint, device, demos_path)
+    model = _start_model(config, algo, init, seed, run_dir, bc_files, checkpoint, device, demos_path, bootstrap)
 
+    if bc_steps > 0 and checkpoint is None:
+        if demos_path is None or not Path(demos_path).is_file():
+            raise OptiqError("--bc-steps needs the demos of stage 01 (run scripts/01_collect_demos.py first)")
+        if isinstance(model.get_env().envs[0] if hasattr(model.get_env(), "envs") else None, AdapterObsWrapper):
+            raise OptiqError("--bc-steps is not available with --adapter-mode obs (demos hold raw observations)")
+        metrics = pretrain_with_bc(model, Path(demos_path), bc_steps, bc_batch_size, seed)
+        console.print(f"BC warm-up: {bc_steps} batches, demo NLL {metrics['nll']:.3f}, action MSE {metrics['mse']:.4f}")
     log = EvalLog(run_dir / "eval.csv")
     log.truncate_after(int(model.num_timesteps))
     evaluation = PeriodicEvaluation(
@@ -205,7 +242,20 @@ def finetune(
         config["eval"]["eval_freq"],
         config["eval"]["n_eval_episodes"],
     )
-    learn(model, total, run_dir, [evaluation], config["finetune"]["checkpoint_freq"], progress_bar, f"{algo}_{init}")
+    callbacks = [evaluation]
+    if video_every > 0:
+        wrapper = _obs_wrapper_of(model)
+        callbacks.append(
+            PeriodicVideo.make(config["env_id"], run_dir / "videos", video_every, video_length, seed, wrapper)
+        )
+    learn(model, total, run_dir, callbacks, config["finetune"]["checkpoint_freq"], progress_bar, f"{algo}_{init}")
+    if state_dict_out is not None:
+        adapters = load_bundle(run_dir / "adapters.pt") if (run_dir / "adapters.pt").is_file() else {}
+        meta = {"env_id": config["env_id"], "algo": algo, "init": init, **(bootstrap.to_json() if bootstrap else {})}
+        bundle = {"metadata": meta, "policy_state_dict": model.policy.state_dict()}
+        bundle["adapter_state_dict"] = adapters.get("adapter_state_dict")
+        bundle["pre_ts_adapter_state_dict"] = adapters.get("pre_ts_adapter_state_dict")
+        write_with(Path(state_dict_out), lambda p: th.save(bundle, p))
 
     final = latest_checkpoint(run_dir / "checkpoints")
     assert final is not None
@@ -238,11 +288,66 @@ def finetune(
     return summary
 
 
+def _start_pretrained(
+    config: dict[str, Any],
+    algo: str,
+    seed: int,
+    run_dir: Path,
+    checkpoint: Checkpoint | None,
+    device: str,
+    options: BootstrapOptions | None,
+) -> BaseAlgorithm:
+    """Build (or resume) a model that starts from a pretrained encoder; log the bootstrap report."""
+    if options is None:
+        raise OptiqError("--init pretrained needs --pretrained PATH")
+    tb = str(run_dir / "tb")
+    boot = bootstrap_model(
+        config,
+        algo,
+        seed,
+        options.pretrained,
+        options.adapter_mode,
+        options.torchscript_in_dim,
+        options.adapter_hidden,
+        options.feature_pool,
+        options.obs_key,
+        device=device,
+        tensorboard_log=tb,
+    )
+    adapters = run_dir / "adapters.pt"
+    if checkpoint is None:
+        save_bundle(
+            boot.model, boot.adapter, boot.pre_adapter, adapters, {**options.to_json(), **boot.report.to_json()}
+        )
+        write_json(run_dir / "bootstrap_report.json", {**options.to_json(), **boot.report.to_json()})
+        console.print(f"[bold]Pretrained bootstrap[/] from {options.pretrained}:\n{boot.report.to_text()}")
+        _log_copy_report_to_tensorboard(run_dir, boot.report.to_text())
+        return boot.model
+    # Resume: the same adapters (frozen in obs mode), then the checkpoint's weights and statistics.
+    saved = load_bundle(adapters)
+    for module, key in ((boot.adapter, "adapter_state_dict"), (boot.pre_adapter, "pre_ts_adapter_state_dict")):
+        if module is not None and saved.get(key) is not None:
+            module.load_state_dict(saved[key])
+    venv = boot.model.get_env()
+    if checkpoint.vecnormalize is not None and isinstance(venv, VecNormalize):
+        venv = VecNormalize.load(str(checkpoint.vecnormalize), venv.venv)
+    console.print(f"resuming from {checkpoint.model} at {checkpoint.timesteps} steps")
+    return resume_model(type(boot.model), checkpoint, venv, device, tb)
+
+
 def _extensions_json(config: dict[str, Any], algo: str, init: str) -> dict[str, Any] | None:
     kwargs = extension_kwargs(config, algo, init)
     if not kwargs:
         return None
     return dataclasses.asdict(kwargs["hybrid"]) if "hybrid" in kwargs else kwargs
+
+
+def _obs_wrapper_of(model: BaseAlgorithm) -> Any:
+    """The adapter observation wrapper of ``obs`` mode, re-applied to the video env."""
+    first = model.get_env().envs[0] if hasattr(model.get_env(), "envs") else None
+    if isinstance(first, AdapterObsWrapper):
+        return lambda env: AdapterObsWrapper(env, first.adapted, first.observation_space.shape[0], first.obs_key)
+    return None
 
 
 def _copy_atomic(source: Path, target: Path) -> None:

@@ -9,8 +9,9 @@ from rich.console import Console
 
 from optiq.atomic_io import remove_outputs
 from optiq.cli import check_writable
+from optiq.errors import OptiqError
 from optiq.paths import RunPaths
-from optiq.rl.finetune import finetune, read_best_bc
+from optiq.rl.finetune import BootstrapOptions, finetune, read_best_bc
 from optiq.tracking import log_metrics, tracking
 
 console = Console()
@@ -37,6 +38,46 @@ def apply_extension_flags(config: dict[str, Any], algo: str, values: dict[str, A
             settings[key] = value
 
 
+def apply_run_flags(
+    config: dict[str, Any], algo: str, num_envs: int | None, eval_freq: int | None, eval_episodes: int | None
+) -> None:
+    """``--num-envs``, ``--eval-freq``, ``--eval-episodes`` override hparams.yml."""
+    if num_envs is not None:
+        config["finetune"][algo]["n_envs"] = num_envs
+    if eval_freq is not None:
+        config["eval"]["eval_freq"] = eval_freq
+    if eval_episodes is not None:
+        config["eval"]["n_eval_episodes"] = eval_episodes
+
+
+def resolve_init(init: str | None, pretrained: Path | None) -> str:
+    """``--pretrained`` implies ``--init pretrained``; otherwise the default start is BC."""
+    if pretrained is not None:
+        if init not in (None, "pretrained"):
+            raise OptiqError(f"--pretrained and --init {init} contradict each other (drop one)")
+        return "pretrained"
+    if init == "pretrained":
+        raise OptiqError("--init pretrained needs --pretrained PATH")
+    return init or "bc"
+
+
+def bootstrap_options(
+    pretrained: Path | None,
+    adapter_mode: str,
+    torchscript_in_dim: int | None,
+    adapter_hidden: str,
+    feature_pool: str,
+    obs_key: str | None,
+) -> BootstrapOptions | None:
+    if pretrained is None:
+        return None
+    try:
+        hidden = [int(x) for x in adapter_hidden.split(",") if x.strip()] if adapter_hidden else []
+    except ValueError:
+        raise OptiqError(f"bad --adapter-hidden '{adapter_hidden}': expected sizes like 256,128") from None
+    return BootstrapOptions(Path(pretrained), adapter_mode, torchscript_in_dim, hidden, feature_pool, obs_key)
+
+
 def finetune_stage(
     config: dict[str, Any],
     paths: RunPaths,
@@ -49,18 +90,51 @@ def finetune_stage(
     device: str = "auto",
     progress_bar: bool = True,
     tracker_args: Any = None,
+    bootstrap: BootstrapOptions | None = None,
+    video_every: int = 0,
+    video_length: int = 500,
+    state_dict_out: Path | None = None,
+    bc_steps: int = 0,
+    bc_batch_size: int = 256,
 ) -> dict[str, Any]:
     run_dir = paths.finetune(algo, init, seed)
-    bc_files = read_best_bc(paths.select) if init != "scratch" else None
-    demos_path = paths.demos / "demos.npz" if init == "bc" else None
+    bc_files = read_best_bc(paths.select) if init in ("bc", "bc_naive") else None
+    demos_path = paths.demos / "demos.npz" if (init == "bc" or bc_steps > 0) else None
     check_writable(run_dir)
     if restart:
-        remove_outputs(run_dir, ["checkpoints", "eval.csv", "tb", "summary.json", "copy_report.json"])
+        remove_outputs(
+            run_dir,
+            [
+                "checkpoints",
+                "eval.csv",
+                "tb",
+                "summary.json",
+                "copy_report.json",
+                "adapters.pt",
+                "bootstrap_report.json",
+            ],
+        )
     console.print(f"[bold]{algo.upper()} from {init}[/] (seed {seed}) -> {run_dir}")
     group = f"{config['env_id']}/{paths.run_name}"
     with tracking(tracker_args, config, run_dir, "finetune", f"{config['env_id']}-{run_dir.name}", group) as run:
         summary = finetune(
-            config, run_dir, algo, init, seed, bc_files, total_timesteps, resume_from, device, progress_bar, demos_path
+            config,
+            run_dir,
+            algo,
+            init,
+            seed,
+            bc_files,
+            total_timesteps,
+            resume_from,
+            device,
+            progress_bar,
+            demos_path,
+            bootstrap,
+            video_every,
+            video_length,
+            state_dict_out,
+            bc_steps,
+            bc_batch_size,
         )
         log_metrics(run, {"final_return": summary["final_return"] or 0.0})
     u = summary["unlearning"]
