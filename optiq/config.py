@@ -184,7 +184,8 @@ def _set_dotted(config: dict[str, Any], dotted: str, value: Any, path: Path, ori
         node = node[part]
     leaf = parts[-1]
     # Free-form sections (hyperparams, policy_kwargs) may gain new keys; others may not.
-    if leaf not in node and parts[-2:-1] not in (["hyperparams"], ["policy_kwargs"], ["bc_rl"]):
+    free_form = (["hyperparams"], ["policy_kwargs"], ["bc_rl"], ["expert"])
+    if leaf not in node and parts[-2:-1] not in free_form:
         raise OptiqError(f"{path}: {origin} overrides unknown key '{dotted}' (check the spelling)")
     node[leaf] = value
 

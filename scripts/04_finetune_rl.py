@@ -42,6 +42,7 @@ def main() -> None:
     ext = parser.add_argument_group("BC-preserving extensions (override finetune.<algo>.bc_rl; --init bc only)")
     ext.add_argument("--warm-start-steps", type=int, help="env steps of critic-only training before the actor learns")
     ext.add_argument("--actor-lr-warmup-steps", type=int, help="PPO: env steps over which the actor LR ramps up")
+    ext.add_argument("--actor-lr-scale", type=float, help="PPO: actor LR relative to PPO's after the warm-up")
     ext.add_argument("--bc-coeff", type=float, help="PPO: weight of the BC loss on demo batches (lambda0)")
     ext.add_argument("--bc-decay", type=float, help="PPO: per-iteration decay of the BC weight (lambda1)")
     ext.add_argument(

@@ -124,3 +124,24 @@ def test_bc_init_variants_and_hybrid_resume(tiny_config, tmp_path):
     # both started from the same BC policy: identical returns at step 0
     start = [read_eval_csv(tmp_path / d / "eval.csv")[0]["return_mean"] for d in ("h", "n")]
     assert start[0] == start[1]
+
+
+def test_bc_start_keeps_bc_observation_statistics(tiny_config, tmp_path):
+    """Fine-tuning from BC must see observations exactly as BC did: the statistics stay frozen."""
+    import pickle
+
+    from optiq.bc.train import list_bc_checkpoints, train_bc
+    from optiq.demos.storage import save_demos
+    from optiq.policies import PolicyFiles
+    from tests.conftest import synthetic_trajectories
+
+    save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
+    train_bc(tiny_config, tmp_path / "demos", tmp_path / "bc", seed=0, algo="ppo", device="cpu", progress_bar=False)
+    bc_files = PolicyFiles.from_json(list_bc_checkpoints(tmp_path / "bc")[-1])
+    finetune(tiny_config, tmp_path / "n", "ppo", "bc_naive", 0, bc_files, 512, device="cpu", progress_bar=False)
+    with open(bc_files.vecnormalize, "rb") as f:
+        before = pickle.load(f).obs_rms
+    with open(tmp_path / "n" / "vecnormalize.pkl", "rb") as f:
+        after = pickle.load(f)
+    assert (after.obs_rms.mean == before.mean).all() and (after.obs_rms.var == before.var).all()
+    assert after.ret_rms.count > 1  # reward statistics still learn

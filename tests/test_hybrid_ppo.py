@@ -124,3 +124,12 @@ def test_demo_samples_with_vtrace_train_and_save(tmp_path):
     assert loaded.hybrid == settings and loaded._demo is None
     obs = np.zeros((2, 11), dtype=np.float32)
     np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+
+
+def test_bc_term_only_with_critic_warmup_runs():
+    """No demo samples and the BC term off during warm-up: nothing to add, no crash."""
+    settings = HybridSettings(bc_coeff=1.0, mix_ratio=0.0, critic_warmup_steps=128)
+    model = HybridPPO("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), hybrid=settings, **KWARGS)
+    model.set_demonstrations(synthetic_trajectories(n=2, length=50))
+    model.learn(384)
+    assert model._actor_iterations >= 1

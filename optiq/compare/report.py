@@ -258,6 +258,11 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _count(row: dict[str, Any]) -> str:
+    unit = "episode" if row["method"] == "bc_only" else "seed"
+    return f"{row['n']} {unit}{'s' if row['n'] != 1 else ''}"
+
+
 def _ci(row: dict[str, Any], key: str, digits: int = 1) -> str:
     value, low, high = row.get(key), row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
     if value is None:
@@ -317,7 +322,7 @@ def render_table(rows: list[dict[str, Any]], speedup: SpeedupEstimate) -> str:
             )
         is_bc_rl = row["method"] == "bc_rl"
         lines.append(
-            f"| {METHOD_TITLES[row['method']]} | {row['n']}{' episodes' if row['method'] == 'bc_only' else ' seeds'} "
+            f"| {METHOD_TITLES[row['method']]} | {_count(row)} "
             f"| {_ci(row, 'final_return_iqm')} | {_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])} "
             f"| {_ci(row, 'normalized_iqm', 2)} | {_fmt(row.get('return_at_25pct'))} "
             f"| {_fmt(row.get('return_at_50pct'))} "

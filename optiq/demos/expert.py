@@ -7,6 +7,7 @@ measured deterministic return. Training is resumable from ``checkpoints/``.
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,15 @@ from optiq.atomic_io import read_json, remove_stale_temp_files, write_json
 from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles, eval_venv_for, load_model
 from optiq.records import RunRecord
-from optiq.rl.training import EvalLog, PeriodicEvaluation, evaluate_returns, latest_checkpoint, learn, resume_model
+from optiq.rl.training import (
+    EvalLog,
+    PeriodicEvaluation,
+    evaluate_returns,
+    latest_checkpoint,
+    learn,
+    resume_model,
+    save_checkpoint,
+)
 from optiq.seeding import seed_everything
 
 EXPERT_JSON = "expert.json"
@@ -37,6 +46,21 @@ def expert_info(expert_dir: str | Path) -> dict[str, Any]:
     return read_json(Path(expert_dir) / EXPERT_JSON)
 
 
+def expert_training_config(config: dict[str, Any], algo: str) -> dict[str, Any]:
+    """The env's settings with ``expert.hyperparams`` / ``expert.policy_kwargs`` (if any) replacing
+    ``finetune.<algo>``'s: an expert may need other settings than fine-tuning (see hparams.yml)."""
+    expert = config["expert"]
+    if expert.get("hyperparams") is None and expert.get("policy_kwargs") is None:
+        return config
+    config = copy.deepcopy(config)
+    settings = config["finetune"][algo]
+    if expert.get("hyperparams") is not None:
+        settings["hyperparams"] = dict(expert["hyperparams"])
+    if expert.get("policy_kwargs") is not None:
+        settings["policy_kwargs"] = dict(expert["policy_kwargs"])
+    return config
+
+
 def train_expert(
     config: dict[str, Any],
     out_dir: str | Path,
@@ -50,6 +74,7 @@ def train_expert(
     """Train (or resume training) an expert and evaluate it; return the contents of expert.json."""
     out_dir = Path(out_dir)
     algo = algo or config["expert"]["algo"]
+    config = expert_training_config(config, algo)
     total = int(total_timesteps or config["expert"]["n_timesteps"])
     out_dir.mkdir(parents=True, exist_ok=True)
     record = RunRecord("expert", out_dir, config, seed, algo=algo, total_timesteps=total)
@@ -64,21 +89,36 @@ def train_expert(
         model = build_model(config, algo, venv, seed, tensorboard_log=out_dir / "tb", device=device)
     log = EvalLog(out_dir / "eval.csv")
     log.truncate_after(int(model.num_timesteps))
+    best_dir = out_dir / "best"
+    best_json = best_dir / "best.json"
+    best = read_json(best_json) if best_json.is_file() else {"return_mean": -float("inf"), "timesteps": None}
+
+    def keep_best(row: dict[str, float]) -> None:
+        # PPO's evaluation return oscillates; like rl-baselines3-zoo, keep the best policy seen.
+        if row["return_mean"] > best["return_mean"]:
+            save_checkpoint(evaluation.model, best_dir, keep=1, replay_buffer=False)
+            best.update(return_mean=row["return_mean"], timesteps=int(row["timesteps"]))
+            write_json(best_json, best)
+
     evaluation = PeriodicEvaluation(
-        make_eval_venv(config, algo, seed + 1000), log, config["eval"]["eval_freq"], config["eval"]["n_eval_episodes"]
+        make_eval_venv(config, algo, seed + 1000),
+        log,
+        config["eval"]["eval_freq"],
+        config["eval"]["n_eval_episodes"],
+        on_eval=keep_best,
     )
     learn(model, total, out_dir, [evaluation], config["finetune"]["checkpoint_freq"], progress_bar, "expert")
 
-    # The final artifact is the last checkpoint, copied under stable names.
-    final = latest_checkpoint(out_dir / "checkpoints")
-    assert final is not None
-    shutil.copyfile(final.model, out_dir / "expert.tmp.zip")
+    # The artifact is the best evaluated policy (the last one if no evaluation beat it), under stable names.
+    chosen = latest_checkpoint(best_dir) or latest_checkpoint(out_dir / "checkpoints")
+    assert chosen is not None
+    shutil.copyfile(chosen.model, out_dir / "expert.tmp.zip")
     (out_dir / "expert.tmp.zip").replace(out_dir / "expert.zip")
-    if final.vecnormalize is not None:
-        shutil.copyfile(final.vecnormalize, out_dir / "vecnormalize.tmp.pkl")
+    if chosen.vecnormalize is not None:
+        shutil.copyfile(chosen.vecnormalize, out_dir / "vecnormalize.tmp.pkl")
         (out_dir / "vecnormalize.tmp.pkl").replace(out_dir / "vecnormalize.pkl")
 
-    files = PolicyFiles(out_dir / "expert.zip", out_dir / "vecnormalize.pkl" if final.vecnormalize else None, algo)
+    files = PolicyFiles(out_dir / "expert.zip", out_dir / "vecnormalize.pkl" if chosen.vecnormalize else None, algo)
     returns, lengths = evaluate_returns(
         load_model(files, device), eval_venv_for(config, files, seed + 2000), n_eval_episodes
     )
@@ -87,6 +127,8 @@ def train_expert(
         "algo": algo,
         "seed": seed,
         "total_timesteps": int(model.num_timesteps),
+        "selected_at_timesteps": chosen.timesteps,
+        "selection": "best mean return of the periodic evaluations during training (fresh episodes below)",
         "return_mean": float(returns.mean()),
         "return_std": float(returns.std()),
         "length_mean": float(lengths.mean()),

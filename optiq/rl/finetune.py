@@ -22,6 +22,7 @@ from optiq.algos import algo_class, build_model, make_eval_venv, make_training_v
 from optiq.atomic_io import read_json, remove_stale_temp_files, write_json, write_with
 from optiq.bc.train import pretrain_with_bc
 from optiq.demos.storage import load_demos
+from optiq.envs import freeze_observation_statistics
 from optiq.errors import OptiqError
 from optiq.evaluation.video import PeriodicVideo
 from optiq.policies import PolicyFiles, check_spaces, load_model
@@ -170,7 +171,8 @@ def _start_model(
         venv = make_training_venv(config, algo, seed)
         return build_model(config, algo, venv, seed, tensorboard_log=tb, device=device)
     assert bc_files is not None and bc_model is not None
-    venv = make_training_venv(config, algo, seed, norm_stats_path=bc_files.vecnormalize)
+    # BC's observation statistics stay frozen: the copied actor must see inputs exactly as BC did.
+    venv = freeze_observation_statistics(make_training_venv(config, algo, seed, norm_stats_path=bc_files.vecnormalize))
     model = build_model(
         config,
         algo,

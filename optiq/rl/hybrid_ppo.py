@@ -9,7 +9,8 @@ PPO's backward pass and gradient clipping:
 
 * critic warm-up: for the first ``critic_warmup_steps`` env steps the actor's gradients are
   dropped, so only the value function learns, on rollouts of the BC policy (PIRLNav recipe);
-* actor learning-rate warm-up: the actor's LR then ramps linearly over ``actor_lr_warmup_steps``;
+* actor learning-rate warm-up: the actor's LR then ramps linearly over ``actor_lr_warmup_steps``
+  up to ``actor_lr_scale`` times PPO's (a near-expert BC actor needs small steps);
 * BC term: ``bc_coeff * bc_decay**k`` times the demos' negative log-likelihood (DAPG-style
   decay, ``k`` = PPO iterations with actor updates);
 * demo samples: a ``mix_ratio`` share of each minibatch comes from demonstrations, with
@@ -42,6 +43,7 @@ class HybridSettings:
 
     critic_warmup_steps: int = 0
     actor_lr_warmup_steps: int = 0
+    actor_lr_scale: float = 1.0  # the actor's LR relative to PPO's, after the warm-up
     bc_coeff: float = 0.0
     bc_decay: float = 1.0
     bc_batch_size: int = 256
@@ -126,9 +128,9 @@ class HybridPPO(PPO):
         if self.in_critic_warmup():
             return 0.0
         if self.hybrid.actor_lr_warmup_steps <= 0:
-            return 1.0
+            return self.hybrid.actor_lr_scale
         progress = (self.num_timesteps - self.hybrid.critic_warmup_steps) / self.hybrid.actor_lr_warmup_steps
-        return float(np.clip(progress, 0.0, 1.0))
+        return float(np.clip(progress, 0.0, 1.0)) * self.hybrid.actor_lr_scale
 
     def _normalize_obs(self, obs: np.ndarray) -> np.ndarray:
         vec_normalize = self.get_vec_normalize_env()
@@ -196,20 +198,21 @@ class HybridPPO(PPO):
         return True
 
     def _auxiliary_loss(self) -> th.Tensor | None:
+        """The BC term and the demo-sample PPO term that apply now; None if neither does."""
         if self._demo is None or not self.hybrid.uses_demos:
             return None
         rng = np.random.default_rng(self.num_timesteps + self._actor_iterations)
-        loss = th.zeros((), device=self.device)
+        terms = []
         coeff = self.bc_coefficient()
         if coeff > 0 and not self.in_critic_warmup():
             idx = rng.integers(0, len(self._demo["acts"]), size=self.hybrid.bc_batch_size)
             obs = th.as_tensor(self._normalize_obs(self._demo["obs"][idx]), device=self.device)
             acts = th.as_tensor(self._demo["acts"][idx], device=self.device)
-            loss = loss + coeff * -self.policy.get_distribution(obs).log_prob(acts).mean()
+            terms.append(coeff * -self.policy.get_distribution(obs).log_prob(acts).mean())
         if self._targets is not None:
             n_demo = max(1, round(self.batch_size * self.hybrid.mix_ratio / (1.0 - self.hybrid.mix_ratio)))
-            loss = loss + self._demo_ppo_loss(rng.integers(0, len(self._targets["acts"]), size=n_demo), n_demo)
-        return loss
+            terms.append(self._demo_ppo_loss(rng.integers(0, len(self._targets["acts"]), size=n_demo), n_demo))
+        return sum(terms[1:], terms[0]) if terms else None
 
     def _demo_ppo_loss(self, idx: np.ndarray, n_demo: int) -> th.Tensor:
         """PPO's clipped surrogate and value loss on demo samples, with V-trace advantages/targets."""

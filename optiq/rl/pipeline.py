@@ -20,6 +20,7 @@ console = Console()
 EXTENSION_FLAGS = {
     "warm_start_steps": "critic_warmup_steps",
     "actor_lr_warmup_steps": "actor_lr_warmup_steps",
+    "actor_lr_scale": "actor_lr_scale",
     "bc_coeff": "bc_coeff",
     "bc_decay": "bc_decay",
     "mix_ratio": "mix_ratio",

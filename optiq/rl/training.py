@@ -63,8 +63,10 @@ def latest_checkpoint(ckpt_dir: str | Path) -> Checkpoint | None:
     return checkpoint
 
 
-def save_checkpoint(model: BaseAlgorithm, ckpt_dir: str | Path, keep: int = 2) -> Checkpoint:
-    """Atomically write model, normalisation stats and replay buffer; then update latest.json."""
+def save_checkpoint(
+    model: BaseAlgorithm, ckpt_dir: str | Path, keep: int = 2, replay_buffer: bool = True
+) -> Checkpoint:
+    """Atomically write model, normalisation stats and (for resuming) replay buffer; then update latest.json."""
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     step = int(model.num_timesteps)
@@ -74,7 +76,7 @@ def save_checkpoint(model: BaseAlgorithm, ckpt_dir: str | Path, keep: int = 2) -
     if isinstance(venv, VecNormalize):
         norm_path = write_with(ckpt_dir / f"vecnormalize_{step:09d}.pkl", lambda p: venv.save(str(p)))
         index["vecnormalize"] = norm_path.name
-    if isinstance(model, OffPolicyAlgorithm):
+    if replay_buffer and isinstance(model, OffPolicyAlgorithm):
         buffer_path = write_with(ckpt_dir / f"replay_buffer_{step:09d}.pkl", lambda p: model.save_replay_buffer(p))
         index["replay_buffer"] = buffer_path.name
     write_json(ckpt_dir / "latest.json", index)
