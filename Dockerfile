@@ -34,7 +34,7 @@ COPY scripts/install.sh scripts/install.sh
 COPY optiq/__init__.py optiq/__init__.py
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN if [ "${VARIANT}" = "cpu" ]; then export OPTIQ_TORCH_INDEX=https://download.pytorch.org/whl/cpu; fi \
-    && OPTIQ_EXTRAS=dev bash scripts/install.sh \
+    && OPTIQ_EXTRAS=all,dev bash scripts/install.sh \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --chown=optiq:optiq . .

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from optiq.extras import MissingExtraError, require
+
 
 def add_tracking_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("tracking (Weights & Biases; TensorBoard logs are always written)")
@@ -56,11 +58,9 @@ def tracking(
         yield None
         return
     try:
-        import wandb
-    except ImportError:
-        warnings.warn(
-            "--wandb given but wandb is not installed (pip install wandb); continuing without it", stacklevel=3
-        )
+        wandb = require("wandb", "--wandb")
+    except MissingExtraError as exc:
+        warnings.warn(f"{exc}; continuing without it", stacklevel=3)
         yield None
         return
     run = None
@@ -94,3 +94,13 @@ def log_metrics(run: Any, metrics: dict[str, float], step: int | None = None) ->
     if run is not None:
         with contextlib.suppress(Exception):
             run.log(metrics, step=step)
+
+
+def log_scalars(tb_dir: Path, scalars: dict[str, float | None], step: int = 0) -> None:
+    """Write scalars to a TensorBoard folder (stages without an SB3 logger: 05, 06)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(tb_dir)) as writer:
+        for key, value in scalars.items():
+            if value is not None:
+                writer.add_scalar(key, float(value), step)

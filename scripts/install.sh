@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 VENV="${OPTIQ_VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="${OPTIQ_TORCH_SPEC:-torch==2.13.0}"
-EXTRAS="${OPTIQ_EXTRAS:-dev}"
+EXTRAS="${OPTIQ_EXTRAS:-all,dev}"
 
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 

@@ -145,3 +145,44 @@ def test_bc_start_keeps_bc_observation_statistics(tiny_config, tmp_path):
         after = pickle.load(f)
     assert (after.obs_rms.mean == before.mean).all() and (after.obs_rms.var == before.var).all()
     assert after.ret_rms.count > 1  # reward statistics still learn
+
+
+def test_sac_from_bc_uses_demo_sac(tiny_config, tmp_path):
+    from optiq.bc.train import list_bc_checkpoints, train_bc
+    from optiq.demos.storage import save_demos
+    from optiq.policies import PolicyFiles, load_model
+    from tests.conftest import synthetic_trajectories
+
+    save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
+    train_bc(tiny_config, tmp_path / "demos", tmp_path / "bc", seed=0, algo="sac", device="cpu", progress_bar=False)
+    bc_files = PolicyFiles.from_json(list_bc_checkpoints(tmp_path / "bc")[-1])
+    demos = tmp_path / "demos" / "demos.npz"
+    summary = finetune(
+        tiny_config, tmp_path / "s", "sac", "bc", 0, bc_files, 300, device="cpu", progress_bar=False, demos_path=demos
+    )
+    assert summary["policy"]["model_class"] == "DemoSAC" and summary["extensions"]["demo_fraction"] == 0.5
+    assert load_model(PolicyFiles.from_json(summary["policy"]), "cpu").__class__.__name__ == "DemoSAC"
+
+
+def test_bc_steps_warm_up_before_rl(tiny_config, tmp_path):
+    import numpy as np
+
+    from optiq.demos.storage import save_demos
+    from tests.conftest import synthetic_trajectories
+
+    demos = save_demos(tmp_path / "demos.npz", synthetic_trajectories(n=4, length=80))
+    summary = finetune(
+        tiny_config,
+        tmp_path / "w",
+        "ppo",
+        "scratch",
+        0,
+        total_timesteps=256,
+        device="cpu",
+        progress_bar=False,
+        demos_path=demos,
+        bc_steps=50,
+        bc_batch_size=32,
+    )
+    assert summary["total_timesteps"] >= 256
+    assert np.isfinite(summary["final_return"])

@@ -37,6 +37,7 @@ from optiq.evaluation.pipeline import BC_LABEL, SIDE_BY_SIDE
 from optiq.paths import RunPaths
 from optiq.records import RunRecord
 from optiq.rl.training import read_eval_csv
+from optiq.tracking import log_scalars
 
 THRESHOLD_FRACTION = 0.9
 BUDGET_FRACTIONS = (0.25, 0.5, 1.0)
@@ -205,6 +206,12 @@ def compare(paths: RunPaths, config: dict[str, Any], algo: str, out_dir: Path | 
         },
     }
     _write_csv(out_dir / "results.csv", rows)
+    log_scalars(
+        out_dir / "tb",
+        {f"{row['method']}/final_return_iqm": row["final_return_iqm"] for row in rows}
+        | {f"{row['method']}/normalized_iqm": row["normalized_iqm"] for row in rows}
+        | {"bc_rl/speedup": speedup.estimate.value if speedup.estimate else None},
+    )
     write_json(out_dir / "results.json", summary)
     table = render_table(rows, speedup)
     write_text(out_dir / "results.md", f"# Results\n\n**Verdict.** {verdict}\n\n{table}\n")

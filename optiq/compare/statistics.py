@@ -13,10 +13,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from optiq.compare.metrics import Curve, return_at, steps_to_threshold
+from optiq.extras import require
 
 DEFAULT_REPS = 2000
 
@@ -44,15 +46,18 @@ def normalized(returns: np.ndarray | float, random_return: float, expert_return:
     return (np.asarray(returns, dtype=float) - random_return) / span
 
 
+def _rliable() -> tuple[Any, Any]:
+    rly = require("rliable.library", "confidence intervals (06_compare)")
+    return rly, require("rliable.metrics", "confidence intervals (06_compare)")
+
+
 def _rng(seed: int) -> np.random.RandomState:
     return np.random.RandomState(seed)
 
 
 def iqm_and_mean(scores: Sequence[float], reps: int = DEFAULT_REPS, seed: int = 0) -> dict[str, Estimate]:
     """IQM and mean of per-seed scores with stratified-bootstrap 95 % CIs (one task)."""
-    from rliable import library as rly
-    from rliable import metrics
-
+    rly, metrics = _rliable()
     matrix = np.asarray(scores, dtype=float).reshape(-1, 1)
 
     def aggregate(x: np.ndarray) -> np.ndarray:
@@ -72,9 +77,7 @@ def probability_of_improvement(
     x: Sequence[float], y: Sequence[float], reps: int = DEFAULT_REPS, seed: int = 0
 ) -> Estimate:
     """P(a random run of X scores higher than a random run of Y), ties count half (rliable)."""
-    from rliable import library as rly
-    from rliable import metrics
-
+    rly, metrics = _rliable()
     pair = [np.asarray(x, dtype=float).reshape(-1, 1), np.asarray(y, dtype=float).reshape(-1, 1)]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)

@@ -10,6 +10,7 @@ from optiq.evaluation.video import record_video
 from optiq.policies import PolicyFiles, check_spaces, eval_venv_for, load_model
 from optiq.records import RunRecord
 from optiq.rl.training import evaluate_returns
+from optiq.tracking import log_scalars
 
 
 def evaluate_saved_policy(
@@ -54,6 +55,14 @@ def evaluate_and_record(
         )
         result["video"] = str(path) if path else None
     write_json(out_dir / "eval.json", result)
+    log_scalars(
+        out_dir / "tb",
+        {
+            "eval/return_mean": result["return_mean"],
+            "eval/return_std": result["return_std"],
+            "eval/length_mean": result["length_mean"],
+        },
+    )
     record.add_artifact(out_dir / "eval.json")
     if result["video"]:
         record.add_artifact(out_dir / "video.mp4")

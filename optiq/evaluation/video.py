@@ -18,6 +18,7 @@ import numpy as np
 
 from optiq.atomic_io import atomic_path
 from optiq.envs import make_env
+from optiq.extras import missing_extra_message
 from optiq.policies import PolicyFiles, load_model
 
 _PROBE = (
@@ -135,10 +136,9 @@ def video_unavailable() -> bool:
     if ensure_render_backend() is None:
         warnings.warn("no headless OpenGL backend works (install libegl1 or libosmesa6); skipping video", stacklevel=3)
         return True
-    try:
-        import moviepy  # noqa: F401
-    except ImportError:
-        warnings.warn("moviepy is not installed; skipping video (pip install moviepy)", stacklevel=3)
+    message = missing_extra_message("moviepy", "video recording")
+    if message:
+        warnings.warn(f"{message}; skipping video", stacklevel=3)
         return True
     return False
 

@@ -276,6 +276,9 @@ def finetune(
         "unlearning": unlearning_report(rows, total),
         "bc_checkpoint": str(bc_files.model) if (init != "scratch" and bc_files) else None,
         "extensions": _extensions_json(config, algo, init),
+        "bootstrap": read_json(run_dir / "bootstrap_report.json")
+        if (run_dir / "bootstrap_report.json").is_file()
+        else None,
         "policy": PolicyFiles(
             run_dir / "final_model.zip",
             run_dir / "vecnormalize.pkl" if final.vecnormalize else None,
@@ -286,7 +289,9 @@ def finetune(
     write_json(run_dir / "summary.json", summary)
     for name in ("final_model.zip", "vecnormalize.pkl", "eval.csv", "summary.json"):
         record.add_artifact(run_dir / name)
-    record.finish(final_return=summary["final_return"], unlearning=summary["unlearning"])
+    record.finish(
+        final_return=summary["final_return"], unlearning=summary["unlearning"], bootstrap=summary["bootstrap"]
+    )
     return summary
 
 
