@@ -85,58 +85,31 @@ def finetune_stage(
     algo: str,
     init: str,
     seed: int,
-    total_timesteps: int | None = None,
-    resume_from: Path | None = None,
     restart: bool = False,
-    device: str = "auto",
-    progress_bar: bool = True,
     tracker_args: Any = None,
-    bootstrap: BootstrapOptions | None = None,
-    video_every: int = 0,
-    video_length: int = 500,
-    state_dict_out: Path | None = None,
-    bc_steps: int = 0,
-    bc_batch_size: int = 256,
+    **options: Any,
 ) -> dict[str, Any]:
+    """Stage 04 for one (algo, init, seed) under ``paths``; ``options`` are :func:`finetune`'s keywords."""
     run_dir = paths.finetune(algo, init, seed)
     bc_files = read_best_bc(paths.select) if init in ("bc", "bc_naive") else None
-    demos_path = paths.demos / "demos.npz" if (init == "bc" or bc_steps > 0) else None
+    if init == "bc" or options.get("bc_steps", 0) > 0:
+        options["demos_path"] = paths.demos / "demos.npz"
     check_writable(run_dir)
     if restart:
-        remove_outputs(
-            run_dir,
-            [
-                "checkpoints",
-                "eval.csv",
-                "tb",
-                "summary.json",
-                "copy_report.json",
-                "adapters.pt",
-                "bootstrap_report.json",
-            ],
-        )
+        stale = [
+            "checkpoints",
+            "eval.csv",
+            "tb",
+            "summary.json",
+            "copy_report.json",
+            "adapters.pt",
+            "bootstrap_report.json",
+        ]
+        remove_outputs(run_dir, stale)
     console.print(f"[bold]{algo.upper()} from {init}[/] (seed {seed}) -> {run_dir}")
     group = f"{config['env_id']}/{paths.run_name}"
     with tracking(tracker_args, config, run_dir, "finetune", f"{config['env_id']}-{run_dir.name}", group) as run:
-        summary = finetune(
-            config,
-            run_dir,
-            algo,
-            init,
-            seed,
-            bc_files,
-            total_timesteps,
-            resume_from,
-            device,
-            progress_bar,
-            demos_path,
-            bootstrap,
-            video_every,
-            video_length,
-            state_dict_out,
-            bc_steps,
-            bc_batch_size,
-        )
+        summary = finetune(config, run_dir, algo, init, seed, bc_files, **options)
         log_metrics(run, {"final_return": summary["final_return"] or 0.0})
     u = summary["unlearning"]
     ratio = f"{u['unlearning_ratio']:.2f}" if u.get("unlearning_ratio") is not None else "n/a"
