@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run the whole pipeline: demos -> BC -> select -> RL fine-tuning -> eval/video -> compare.
 
-With no arguments: Hopper-v5, preset quick (about 10 minutes on 2 CPU cores), using the
+With no arguments: Hopper-v5, preset quick (about 7 minutes on 2 CPU cores), using the
 shipped Hopper-v5 expert. Stages whose outputs are complete are skipped, so rerunning
 resumes an interrupted run; --force STAGE redoes a stage. Outputs go to
 outputs/<env>/<run-name>/{01_demos,02_bc,03_select,04_finetune,05_eval,06_compare}/.
