@@ -97,10 +97,16 @@ def log_metrics(run: Any, metrics: dict[str, float], step: int | None = None) ->
 
 
 def log_scalars(tb_dir: Path, scalars: dict[str, float | None], step: int = 0) -> None:
-    """Write scalars to a TensorBoard folder (stages without an SB3 logger: 05, 06)."""
+    """Write scalars at one step to a TensorBoard folder (stages without an SB3 logger)."""
+    log_series(tb_dir, [(step, scalars)])
+
+
+def log_series(tb_dir: Path, rows: list[tuple[int, dict[str, float | None]]]) -> None:
+    """Write ``(step, {name: value})`` rows to one TensorBoard event file; None values are skipped."""
     from torch.utils.tensorboard import SummaryWriter
 
     with SummaryWriter(str(tb_dir)) as writer:
-        for key, value in scalars.items():
-            if value is not None:
-                writer.add_scalar(key, float(value), step)
+        for step, scalars in rows:
+            for key, value in scalars.items():
+                if value is not None:
+                    writer.add_scalar(key, float(value), step)

@@ -15,6 +15,7 @@ from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles, check_spaces, eval_venv_for, load_model
 from optiq.records import RunRecord
 from optiq.rl.training import evaluate_returns
+from optiq.tracking import log_series
 
 CRITERIA = ("val_loss", "eval_return")
 
@@ -82,5 +83,12 @@ def select_best_checkpoint(
         "candidates": candidates,
     }
     write_json(out_dir / "best.json", result)
+    log_series(
+        out_dir / "tb",
+        [
+            (int(c["epoch"]), {"select/val_loss": c.get("val_loss"), "select/eval_return": c.get("eval_return")})
+            for c in candidates
+        ],
+    )
     record.finish(best_epoch=best["epoch"], reason=reason)
     return result

@@ -16,6 +16,7 @@ from optiq.envs import make_vec
 from optiq.policies import raw_obs_policy
 from optiq.records import RunRecord
 from optiq.seeding import seed_everything
+from optiq.tracking import log_series
 
 METADATA_FILE = "metadata.json"
 
@@ -65,6 +66,7 @@ def collect_demos(
         "versions": record.data["versions"],
     }
     write_json(out_dir / METADATA_FILE, metadata)
+    log_series(out_dir / "tb", [(i, {"demos/episode_return": float(v)}) for i, v in enumerate(returns)])
     write_text(out_dir / "README.txt", _readme(metadata))
     record.add_artifact(demos_path)
     record.add_artifact(out_dir / METADATA_FILE)
