@@ -16,6 +16,7 @@ matching layers are copied (stopping at the first mismatch). What was done is re
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +113,9 @@ def load_pretrained(
         "cpu" if str(device) == "auto" and not th.cuda.is_available() else ("cuda" if str(device) == "auto" else device)
     )
     try:
-        module = th.jit.load(str(path), map_location=device)
+        with warnings.catch_warnings():  # TorchScript is deprecated in torch 2.13 but is what users ship
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = th.jit.load(str(path), map_location=device)
         in_dim = torchscript_in_dim or env_obs_dim
         encoder = PooledEncoder(module, feature_pool)
         try:
