@@ -488,6 +488,10 @@ def _pyplot() -> Any:
     return plt
 
 
+def _with_runs(methods: dict[str, MethodRuns]) -> list[tuple[str, MethodRuns]]:
+    return [(name, runs) for name, runs in methods.items() if runs.curves]
+
+
 def plot_learning_curves(
     methods: dict[str, MethodRuns],
     bc_only: dict[str, Any] | None,
@@ -497,11 +501,8 @@ def plot_learning_curves(
     config: dict[str, Any],
 ) -> Path:
     """Mean return vs env steps per method (band: min..max over seeds), with reference lines."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    for name, runs in methods.items():
-        if not runs.curves:
-            continue
+    fig, ax = _pyplot().subplots(figsize=(8, 5), dpi=110)
+    for name, runs in _with_runs(methods):
         grid = sorted({row["timesteps"] for curve in runs.curves.values() for row in curve})
         values = np.array(
             [[v if (v := return_at(c, t)) is not None else np.nan for t in grid] for c in runs.curves.values()]
@@ -543,11 +544,8 @@ def plot_normalized_curves(
     config: dict[str, Any],
 ) -> Path:
     """Sample-efficiency curves: normalised IQM over seeds with 95 % bootstrap CI bands."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    for name, runs in methods.items():
-        if not runs.curves:
-            continue
+    fig, ax = _pyplot().subplots(figsize=(8, 5), dpi=110)
+    for name, runs in _with_runs(methods):
         curves = [
             [
                 {
