@@ -68,6 +68,7 @@ class HybridPPO(PPO):
         self.hybrid = hybrid or HybridSettings()
         self._demo: dict[str, np.ndarray] | None = None
         self._targets: dict[str, np.ndarray] | None = None
+        self._demo_obs: np.ndarray | None = None  # demo observations normalised for the current iteration
         self._behaviour_policy: ActorCriticPolicy | None = None
         self._actor_iterations = 0
         self._last_train_timesteps = -1
@@ -89,7 +90,7 @@ class HybridPPO(PPO):
 
     def _excluded_save_params(self) -> list[str]:
         # Demos and the behaviour policy are inputs, re-attached by set_demonstrations on resume.
-        return [*super()._excluded_save_params(), "_demo", "_behaviour_policy", "_targets"]
+        return [*super()._excluded_save_params(), "_demo", "_demo_obs", "_demo_rng", "_behaviour_policy", "_targets"]
 
     # ----- demonstrations -------------------------------------------------------------
     def set_demonstrations(
@@ -107,6 +108,7 @@ class HybridPPO(PPO):
         ends = np.cumsum([len(t.acts) for t in trajectories])
         terminal = np.array([bool(t.terminal) for t in trajectories])
         self._demo = {"obs": obs, "next_obs": next_obs, "acts": acts, "rews": rews, "ends": ends, "terminal": terminal}
+        self._demo_rng = np.random.default_rng(self.seed)
         source = behaviour_policy if behaviour_policy is not None else self.policy
         self._behaviour_policy = self.policy_class(
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
@@ -150,7 +152,7 @@ class HybridPPO(PPO):
         """V-trace value targets and advantages for every demo transition under the current policy."""
         assert self._demo is not None
         demo = self._demo
-        obs = self._normalize_obs(demo["obs"])
+        obs = self._demo_obs
         next_obs = self._normalize_obs(demo["next_obs"])
         values = self.policy.predict_values(th.as_tensor(obs, device=self.device)).cpu().numpy().ravel()
         next_values = self.policy.predict_values(th.as_tensor(next_obs, device=self.device)).cpu().numpy().ravel()
@@ -176,6 +178,9 @@ class HybridPPO(PPO):
 
     # ----- the update ---------------------------------------------------------------
     def train(self) -> None:
+        if self._demo is not None:
+            # Once per iteration, not per minibatch: every optimiser step draws from these.
+            self._demo_obs = self._normalize_obs(self._demo["obs"])
         self._targets = self._vtrace_targets() if (self._demo is not None and self.hybrid.mix_ratio > 0) else None
         super().train()
         if not self.in_critic_warmup():
@@ -201,18 +206,18 @@ class HybridPPO(PPO):
         """The BC term and the demo-sample PPO term that apply now; None if neither does."""
         if self._demo is None or not self.hybrid.uses_demos:
             return None
-        rng = np.random.default_rng(self.num_timesteps + self._actor_iterations)
         terms = []
         coeff = self.bc_coefficient()
         if coeff > 0 and not self.in_critic_warmup():
-            idx = rng.integers(0, len(self._demo["acts"]), size=self.hybrid.bc_batch_size)
-            obs = th.as_tensor(self._normalize_obs(self._demo["obs"][idx]), device=self.device)
+            idx = self._demo_rng.integers(0, len(self._demo["acts"]), size=self.hybrid.bc_batch_size)
+            obs = th.as_tensor(self._demo_obs[idx], device=self.device)
             acts = th.as_tensor(self._demo["acts"][idx], device=self.device)
             terms.append(coeff * -self.policy.get_distribution(obs).log_prob(acts).mean())
         if self._targets is not None:
             n_demo = max(1, round(self.batch_size * self.hybrid.mix_ratio / (1.0 - self.hybrid.mix_ratio)))
-            terms.append(self._demo_ppo_loss(rng.integers(0, len(self._targets["acts"]), size=n_demo), n_demo))
-        return sum(terms[1:], terms[0]) if terms else None
+            idx = self._demo_rng.integers(0, len(self._targets["acts"]), size=n_demo)
+            terms.append(self._demo_ppo_loss(idx, n_demo))
+        return sum(terms) if terms else None
 
     def _demo_ppo_loss(self, idx: np.ndarray, n_demo: int) -> th.Tensor:
         """PPO's clipped surrogate and value loss on demo samples, with V-trace advantages/targets."""
