@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,8 +52,6 @@ def remove_stale_temp_files(folder: str | Path) -> int:
 
 def remove_outputs(folder: str | Path, names: list[str]) -> None:
     """Delete the named files or folders under ``folder`` (a stage's ``--restart``)."""
-    import shutil
-
     for name in names:
         target = Path(folder) / name
         if target.is_dir():
@@ -71,6 +70,11 @@ def write_with(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     with atomic_path(path) as tmp:
         writer(tmp)
     return path
+
+
+def copy_file(source: str | Path, target: str | Path) -> Path:
+    """Atomically copy ``source`` to ``target``."""
+    return write_with(target, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def write_text(path: str | Path, text: str) -> Path:

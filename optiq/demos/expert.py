@@ -8,12 +8,11 @@ measured deterministic return. Training is resumable from ``checkpoints/``.
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 from typing import Any
 
 from optiq.algos import algo_class, build_model, make_eval_venv, make_training_venv
-from optiq.atomic_io import read_json, remove_stale_temp_files, write_json
+from optiq.atomic_io import copy_file, read_json, remove_stale_temp_files, write_json
 from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles, eval_venv_for, load_model
 from optiq.records import RunRecord
@@ -112,11 +111,9 @@ def train_expert(
     # The artifact is the best evaluated policy (the last one if no evaluation beat it), under stable names.
     chosen = latest_checkpoint(best_dir) or latest_checkpoint(out_dir / "checkpoints")
     assert chosen is not None
-    shutil.copyfile(chosen.model, out_dir / "expert.tmp.zip")
-    (out_dir / "expert.tmp.zip").replace(out_dir / "expert.zip")
+    copy_file(chosen.model, out_dir / "expert.zip")
     if chosen.vecnormalize is not None:
-        shutil.copyfile(chosen.vecnormalize, out_dir / "vecnormalize.tmp.pkl")
-        (out_dir / "vecnormalize.tmp.pkl").replace(out_dir / "vecnormalize.pkl")
+        copy_file(chosen.vecnormalize, out_dir / "vecnormalize.pkl")
 
     files = PolicyFiles(out_dir / "expert.zip", out_dir / "vecnormalize.pkl" if chosen.vecnormalize else None, algo)
     returns, lengths = evaluate_returns(

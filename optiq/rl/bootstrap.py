@@ -83,7 +83,6 @@ class BootstrapArtifacts:
     source: str  # "torchscript" or "state_dict"
     path: Path
     metadata: dict[str, Any] = field(default_factory=dict)
-    raw_state_dict: dict[str, th.Tensor] | None = None  # for MLP layer copying
 
 
 def _probe(encoder: PooledEncoder, in_dim: int, device: th.device) -> int:
@@ -160,7 +159,6 @@ def load_pretrained(
         "state_dict",
         path,
         meta,
-        checkpoint["state_dict"],
     )
 
 
@@ -280,21 +278,16 @@ class BootstrapReport:
 def copy_mlp_layers(artifacts: BootstrapArtifacts, policy_net: nn.Module, prefix: str) -> list[tuple[str, bool]]:
     """Copy the pretrained MLP's Linear layers into ``policy_net``'s, in order, until the first shape mismatch."""
     targets = [(f"{prefix}.{name}", m) for name, m in policy_net.named_modules() if isinstance(m, nn.Linear)]
-    if artifacts.arch != "mlp" or artifacts.raw_state_dict is None:
+    if artifacts.arch != "mlp":
         return [(name, False) for name, _ in targets]
-    state = artifacts.raw_state_dict
-    sources = [
-        (state[k], state[k.replace(".weight", ".bias")])
-        for k in sorted(
-            (k for k in state if k.endswith(".weight") and state[k].dim() == 2), key=lambda k: int(k.split(".")[-2])
-        )
-    ]
+    # The registry's MLP, already loaded with the checkpoint's weights: its Linear layers in order.
+    sources = [m for m in artifacts.encoder.modules() if isinstance(m, nn.Linear)]
     report, matching = [], True
     for i, (name, linear) in enumerate(targets):
-        if matching and i < len(sources) and sources[i][0].shape == linear.weight.shape:
+        if matching and i < len(sources) and sources[i].weight.shape == linear.weight.shape:
             with th.no_grad():
-                linear.weight.copy_(sources[i][0])
-                linear.bias.copy_(sources[i][1])
+                linear.weight.copy_(sources[i].weight)
+                linear.bias.copy_(sources[i].bias)
             report.append((name, True))
         else:
             matching = False
@@ -306,12 +299,29 @@ def save_bundle(
     model: Any, adapter: nn.Module | None, pre_ts_adapter: nn.Module | None, path: str | Path, metadata: dict[str, Any]
 ) -> Path:
     """A self-contained state-dict bundle: policy, adapters and what is needed to rebuild them."""
+    return write_bundle(
+        path,
+        model.policy.state_dict(),
+        adapter.state_dict() if adapter is not None else None,
+        pre_ts_adapter.state_dict() if pre_ts_adapter is not None else None,
+        metadata,
+    )
+
+
+def write_bundle(
+    path: str | Path,
+    policy_state_dict: dict[str, th.Tensor],
+    adapter_state_dict: dict[str, th.Tensor] | None,
+    pre_ts_adapter_state_dict: dict[str, th.Tensor] | None,
+    metadata: dict[str, Any],
+) -> Path:
+    """Atomically write the bundle format that :func:`load_bundle` reads."""
     from optiq.atomic_io import write_with
 
     bundle = {
-        "policy_state_dict": model.policy.state_dict(),
-        "adapter_state_dict": adapter.state_dict() if adapter is not None else None,
-        "pre_ts_adapter_state_dict": pre_ts_adapter.state_dict() if pre_ts_adapter is not None else None,
+        "policy_state_dict": policy_state_dict,
+        "adapter_state_dict": adapter_state_dict,
+        "pre_ts_adapter_state_dict": pre_ts_adapter_state_dict,
         "metadata": metadata,
     }
     return write_with(path, lambda p: th.save(bundle, p))

@@ -8,7 +8,6 @@ observation statistics it was trained with). A rerun resumes from the last check
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from optiq.algos import algo_class, build_model, make_eval_venv, make_training_venv
-from optiq.atomic_io import read_json, remove_stale_temp_files, write_json, write_with
+from optiq.atomic_io import copy_file, read_json, remove_stale_temp_files, write_json
 from optiq.bc.train import pretrain_with_bc
 from optiq.demos.storage import load_demos
 from optiq.envs import freeze_observation_statistics
@@ -27,7 +26,7 @@ from optiq.errors import OptiqError
 from optiq.evaluation.video import PeriodicVideo
 from optiq.policies import PolicyFiles, check_spaces, load_model
 from optiq.records import RunRecord
-from optiq.rl.bootstrap import AdapterObsWrapper, load_bundle, save_bundle
+from optiq.rl.bootstrap import AdapterObsWrapper, load_bundle, save_bundle, write_bundle
 from optiq.rl.demo_sac import DemoSAC
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
 from optiq.rl.sb3 import bootstrap_model
@@ -232,7 +231,7 @@ def finetune(
     if bc_steps > 0 and checkpoint is None:
         if demos_path is None or not Path(demos_path).is_file():
             raise OptiqError("--bc-steps needs the demos of stage 01 (run scripts/01_collect_demos.py first)")
-        if isinstance(model.get_env().envs[0] if hasattr(model.get_env(), "envs") else None, AdapterObsWrapper):
+        if _obs_wrapper_of(model) is not None:
             raise OptiqError("--bc-steps is not available with --adapter-mode obs (demos hold raw observations)")
         metrics = pretrain_with_bc(model, Path(demos_path), bc_steps, bc_batch_size, seed)
         console.print(f"BC warm-up: {bc_steps} batches, demo NLL {metrics['nll']:.3f}, action MSE {metrics['mse']:.4f}")
@@ -247,23 +246,24 @@ def finetune(
     callbacks = [evaluation]
     if video_every > 0:
         wrapper = _obs_wrapper_of(model)
-        callbacks.append(
-            PeriodicVideo.make(config["env_id"], run_dir / "videos", video_every, video_length, seed, wrapper)
-        )
+        callbacks.append(PeriodicVideo(config["env_id"], run_dir / "videos", video_every, video_length, seed, wrapper))
     learn(model, total, run_dir, callbacks, config["finetune"]["checkpoint_freq"], progress_bar, f"{algo}_{init}")
     if state_dict_out is not None:
         adapters = load_bundle(run_dir / "adapters.pt") if (run_dir / "adapters.pt").is_file() else {}
         meta = {"env_id": config["env_id"], "algo": algo, "init": init, **(bootstrap.to_json() if bootstrap else {})}
-        bundle = {"metadata": meta, "policy_state_dict": model.policy.state_dict()}
-        bundle["adapter_state_dict"] = adapters.get("adapter_state_dict")
-        bundle["pre_ts_adapter_state_dict"] = adapters.get("pre_ts_adapter_state_dict")
-        write_with(Path(state_dict_out), lambda p: th.save(bundle, p))
+        write_bundle(
+            state_dict_out,
+            model.policy.state_dict(),
+            adapters.get("adapter_state_dict"),
+            adapters.get("pre_ts_adapter_state_dict"),
+            meta,
+        )
 
     final = latest_checkpoint(run_dir / "checkpoints")
     assert final is not None
-    _copy_atomic(final.model, run_dir / "final_model.zip")
+    copy_file(final.model, run_dir / "final_model.zip")
     if final.vecnormalize is not None:
-        _copy_atomic(final.vecnormalize, run_dir / "vecnormalize.pkl")
+        copy_file(final.vecnormalize, run_dir / "vecnormalize.pkl")
     rows = log.rows
     summary = {
         "env_id": config["env_id"],
@@ -355,12 +355,6 @@ def _obs_wrapper_of(model: BaseAlgorithm) -> Any:
     if isinstance(first, AdapterObsWrapper):
         return lambda env: AdapterObsWrapper(env, first.adapted, first.observation_space.shape[0], first.obs_key)
     return None
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(source, tmp)
-    tmp.replace(target)
 
 
 def _checkpoint_from_path(path: Path) -> Checkpoint:
