@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,15 @@ class RunPaths:
 
 def finetune_run_name(algo: str, init: str, seed: int) -> str:
     return f"{algo}_{init}_seed{seed}"
+
+
+_RUN_NAME = re.compile(r"^(ppo|sac)_(.+)_seed(\d+)$")
+
+
+def parse_finetune_run_name(name: str) -> tuple[str, str, int] | None:
+    """``(algo, init, seed)`` of a name made by :func:`finetune_run_name`, or None."""
+    match = _RUN_NAME.match(name)
+    return (match.group(1), match.group(2), int(match.group(3))) if match else None
 
 
 def shipped_expert(env_id: str) -> Path | None:

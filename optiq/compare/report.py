@@ -13,7 +13,6 @@ import csv
 import html
 import io
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from optiq.compare.statistics import (
 )
 from optiq.errors import OptiqError
 from optiq.evaluation.pipeline import BC_LABEL, SIDE_BY_SIDE
-from optiq.paths import RunPaths
+from optiq.paths import RunPaths, parse_finetune_run_name
 from optiq.records import RunRecord
 from optiq.rl.training import read_eval_csv
 from optiq.tracking import log_scalars
@@ -59,15 +58,16 @@ class MethodRuns:
 def gather_runs(paths: RunPaths, algo: str) -> dict[str, MethodRuns]:
     """Read every ``04_finetune/<algo>_<init>_seed<N>`` run (and its stage-05 evaluation)."""
     methods = {"bc_rl": MethodRuns("bc_rl"), "scratch": MethodRuns("scratch")}
-    pattern = re.compile(rf"^{algo}_(bc|scratch)_seed(\d+)$")
     if not paths.finetune_root.is_dir():
         return methods
     for run_dir in sorted(paths.finetune_root.iterdir()):
-        match = pattern.match(run_dir.name)
-        if not match or not (run_dir / "summary.json").is_file():
+        parsed = parse_finetune_run_name(run_dir.name)
+        if parsed is None or parsed[0] != algo or parsed[1] not in ("bc", "scratch"):
             continue
-        method = methods["bc_rl" if match.group(1) == "bc" else "scratch"]
-        seed = int(match.group(2))
+        if not (run_dir / "summary.json").is_file():
+            continue
+        _, init, seed = parsed
+        method = methods["bc_rl" if init == "bc" else "scratch"]
         summary = read_json(run_dir / "summary.json")
         method.curves[seed] = read_eval_csv(run_dir / "eval.csv")
         final_eval = paths.evaluation / run_dir.name / "eval.json"

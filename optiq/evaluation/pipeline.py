@@ -11,7 +11,7 @@ from optiq.cli import check_writable
 from optiq.errors import OptiqError
 from optiq.evaluation.evaluate import evaluate_and_record
 from optiq.evaluation.video import record_side_by_side
-from optiq.paths import RunPaths
+from optiq.paths import RunPaths, parse_finetune_run_name
 from optiq.policies import PolicyFiles
 
 console = Console()
@@ -76,18 +76,15 @@ def eval_stage(
 
 def side_by_side_policies(available: dict[str, PolicyFiles]) -> dict[str, PolicyFiles]:
     """BC only, BC -> RL and scratch of the lowest seed that has both fine-tuned runs."""
-    chosen = {k: v for k, v in available.items() if k == BC_LABEL}
-    pairs = {}
+    chosen = {"BC only": available[BC_LABEL]} if BC_LABEL in available else {}
+    by_seed: dict[int, dict[str, str]] = {}
     for label in available:
-        parts = label.rsplit("_seed", 1)
-        if len(parts) == 2 and parts[1].isdigit():
-            pairs.setdefault(int(parts[1]), {})[parts[0].split("_", 1)[1]] = label
-    for seed in sorted(pairs):
-        if {"bc", "scratch"} <= set(pairs[seed]):
-            chosen[f"BC -> RL (seed {seed})"] = available[pairs[seed]["bc"]]
-            chosen[f"scratch (seed {seed})"] = available[pairs[seed]["scratch"]]
+        parsed = parse_finetune_run_name(label)
+        if parsed is not None:
+            by_seed.setdefault(parsed[2], {})[parsed[1]] = label
+    for seed in sorted(by_seed):
+        if {"bc", "scratch"} <= set(by_seed[seed]):
+            chosen[f"BC -> RL (seed {seed})"] = available[by_seed[seed]["bc"]]
+            chosen[f"scratch (seed {seed})"] = available[by_seed[seed]["scratch"]]
             break
-    if BC_LABEL in chosen:
-        chosen["BC only"] = chosen.pop(BC_LABEL)
-        chosen = {"BC only": chosen["BC only"], **{k: v for k, v in chosen.items() if k != "BC only"}}
     return chosen

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from optiq.atomic_io import atomic_path
 from optiq.envs import make_env
@@ -68,8 +70,6 @@ def _render_frames(
     files: PolicyFiles, env_id: str, n_frames: int, seed: int, width: int, height: int, device: str
 ) -> list[np.ndarray]:
     """Deterministic rollout frames of a saved policy."""
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
-
     vecnorm = None
     if files.vecnormalize is not None:
         vecnorm = VecNormalize.load(str(files.vecnormalize), DummyVecEnv([lambda: make_env(env_id)]))
@@ -195,31 +195,27 @@ def env_fps(env_id: str) -> int:
     return fps
 
 
-class PeriodicVideo:
-    """SB3 callback factory: an mp4 of the current policy every ``every`` env steps (``--record-video``)."""
+class PeriodicVideo(BaseCallback):
+    """SB3 callback: an mp4 of the current policy every ``every`` env steps (``--record-video``)."""
 
-    @staticmethod
-    def make(env_id: str, out_dir: Path, every: int, length: int, seed: int = 0, env_wrapper: Any = None) -> Any:
-        from stable_baselines3.common.callbacks import BaseCallback
-        from stable_baselines3.common.vec_env import VecNormalize
+    def __init__(self, env_id: str, out_dir: Path, every: int, length: int, seed: int = 0, env_wrapper: Any = None):
+        super().__init__()
+        self.env_id, self.out_dir, self.every, self.length = env_id, out_dir, every, length
+        self.seed, self.env_wrapper = seed, env_wrapper
+        self._last = -every
 
-        class _PeriodicVideo(BaseCallback):
-            def __init__(self) -> None:
-                super().__init__()
-                self._last = -every
+    def _on_step(self) -> bool:
+        if self.every > 0 and self.num_timesteps - self._last >= self.every:
+            self._last = self.num_timesteps
+            self.record()
+        return True
 
-            def _on_step(self) -> bool:
-                if every > 0 and self.num_timesteps - self._last >= every:
-                    self._last = self.num_timesteps
-                    self.record()
-                return True
-
-            def record(self) -> None:
-                if video_unavailable():
-                    return
-                train_env = self.model.get_env()
-                preprocess = train_env.normalize_obs if isinstance(train_env, VecNormalize) else None
-                frames = render_model_frames(self.model, env_id, length, seed, 320, 240, preprocess, env_wrapper)
-                write_mp4(frames, out_dir / f"step_{self.num_timesteps:09d}.mp4", env_fps(env_id))
-
-        return _PeriodicVideo()
+    def record(self) -> None:
+        if video_unavailable():
+            return
+        train_env = self.model.get_env()
+        preprocess = train_env.normalize_obs if isinstance(train_env, VecNormalize) else None
+        frames = render_model_frames(
+            self.model, self.env_id, self.length, self.seed, 320, 240, preprocess, self.env_wrapper
+        )
+        write_mp4(frames, self.out_dir / f"step_{self.num_timesteps:09d}.mp4", env_fps(self.env_id))
