@@ -90,6 +90,16 @@ def probability_of_improvement(
     return Estimate(float(points["xy"][0]), float(intervals["xy"][0, 0]), float(intervals["xy"][1, 0]))
 
 
+def _steps_or_budget(curves: Sequence[Curve], threshold: float, budget: float) -> tuple[np.ndarray, int]:
+    """Steps to ``threshold`` per curve (the whole budget where never reached) and how many reached it."""
+    steps = [steps_to_threshold(c, threshold) for c in curves]
+    return np.array([s if s is not None else budget for s in steps], dtype=float), sum(s is not None for s in steps)
+
+
+def _percentile_estimate(value: float, samples: np.ndarray) -> Estimate:
+    return Estimate(value, float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5)))
+
+
 def _bootstrap(values: np.ndarray, stat, reps: int, rng: np.random.Generator) -> np.ndarray:
     idx = rng.integers(0, len(values), size=(reps, len(values)))
     return np.array([stat(values[i]) for i in idx])
@@ -111,11 +121,9 @@ class StepsEstimate:
 def steps_to_threshold_ci(
     curves: Sequence[Curve], threshold: float, budget: float, reps: int = DEFAULT_REPS, seed: int = 0
 ) -> StepsEstimate:
-    steps = [steps_to_threshold(c, threshold) for c in curves]
-    values = np.array([s if s is not None else budget for s in steps], dtype=float)
+    values, reached = _steps_or_budget(curves, threshold, budget)
     boot = _bootstrap(values, np.mean, reps, np.random.default_rng(seed))
-    estimate = Estimate(float(values.mean()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5)))
-    return StepsEstimate(estimate, sum(s is not None for s in steps), len(steps))
+    return StepsEstimate(_percentile_estimate(float(values.mean()), boot), reached, len(values))
 
 
 @dataclass(frozen=True)
@@ -143,13 +151,11 @@ def speedup_ci(
     seed: int = 0,
 ) -> SpeedupEstimate:
     """Ratio of mean steps-to-threshold (scratch / BC->RL), seeds resampled per method."""
-    bc_steps = [steps_to_threshold(c, threshold) for c in bc_rl_curves]
-    sc_steps = [steps_to_threshold(c, threshold) for c in scratch_curves]
-    if all(s is None for s in bc_steps):
+    bc, bc_reached = _steps_or_budget(bc_rl_curves, threshold, budget)
+    sc, sc_reached = _steps_or_budget(scratch_curves, threshold, budget)
+    if bc_reached == 0:
         return SpeedupEstimate(None, False)
-    bc = np.array([s if s is not None else budget for s in bc_steps], dtype=float)
-    sc = np.array([s if s is not None else budget for s in sc_steps], dtype=float)
-    lower_bound = any(s is None for s in sc_steps)
+    lower_bound = sc_reached < len(sc)
     if bc.mean() == 0:
         return SpeedupEstimate(None, lower_bound, infinite=True)
     rng = np.random.default_rng(seed)
@@ -157,10 +163,9 @@ def speedup_ci(
     sc_boot = _bootstrap(sc, np.mean, reps, rng)
     ratios = sc_boot / bc_boot
     ratios = ratios[np.isfinite(ratios)]
-    estimate = Estimate(
-        float(sc.mean() / bc.mean()), float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
+    return SpeedupEstimate(
+        _percentile_estimate(float(sc.mean() / bc.mean()), ratios), lower_bound or bc_reached < len(bc)
     )
-    return SpeedupEstimate(estimate, lower_bound or any(s is None for s in bc_steps))
 
 
 def efficiency_curve(
