@@ -30,6 +30,7 @@ from optiq.evaluation.pipeline import eval_stage, policies_to_evaluate
 from optiq.evaluation.video import ensure_render_backend
 from optiq.paths import RunPaths, finetune_run_name, shipped_expert
 from optiq.records import git_state, now_iso
+from optiq.rl.training import read_eval_csv
 from optiq.run_log import append_pipeline_run
 from optiq.tracking import tracking_flags
 
@@ -265,12 +266,11 @@ def _launch(job: tuple[str, int], paths: RunPaths, opts: PipelineOptions) -> tup
 
 
 def _progress_steps(run_dir: Path) -> float:
-    eval_csv = run_dir / "eval.csv"
-    try:
-        lines = eval_csv.read_text().strip().splitlines()
-        return float(lines[-1].split(",")[0]) if len(lines) > 1 else 0.0
-    except (OSError, ValueError, IndexError):
+    try:  # eval.csv is rewritten atomically, so a read never sees half a file
+        rows = read_eval_csv(run_dir / "eval.csv")
+    except OSError:
         return 0.0
+    return rows[-1]["timesteps"] if rows else 0.0
 
 
 def _print_summary(summary: dict[str, Any], paths: RunPaths, timings: dict[str, float], elapsed: float) -> None:

@@ -55,6 +55,13 @@ class BCSetup:
     val: types.Transitions
 
 
+def fit_observation_statistics(vecnorm: VecNormalize, obs: np.ndarray) -> None:
+    """Set VecNormalize's observation mean/var from demo observations (what BC trains on)."""
+    vecnorm.obs_rms.mean = obs.mean(axis=0).astype(np.float64)
+    vecnorm.obs_rms.var = obs.var(axis=0).astype(np.float64)
+    vecnorm.obs_rms.count = float(len(obs))
+
+
 def _normalized(transitions: types.Transitions, vecnorm: VecNormalize | None) -> types.Transitions:
     if vecnorm is None:
         return transitions
@@ -76,9 +83,7 @@ def build_bc_setup(config: dict[str, Any], algo: str, demos_path: Path, seed: in
     if settings["normalize"]:
         gamma = float(settings["hyperparams"].get("gamma", 0.99))
         vecnorm = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=gamma)
-        vecnorm.obs_rms.mean = train.obs.mean(axis=0).astype(np.float64)
-        vecnorm.obs_rms.var = train.obs.var(axis=0).astype(np.float64)
-        vecnorm.obs_rms.count = float(len(train.obs))
+        fit_observation_statistics(vecnorm, train.obs)
         model_env = vecnorm
     else:
         model_env = venv
@@ -275,9 +280,7 @@ def pretrain_with_bc(
     transitions = rollout.flatten_trajectories(episodes)
     vecnorm = model.get_vec_normalize_env()
     if vecnorm is not None:
-        vecnorm.obs_rms.mean = transitions.obs.mean(axis=0).astype(np.float64)
-        vecnorm.obs_rms.var = transitions.obs.var(axis=0).astype(np.float64)
-        vecnorm.obs_rms.count = float(len(transitions.obs))
+        fit_observation_statistics(vecnorm, transitions.obs)
     data = _normalized(transitions, vecnorm)
     trainer = bc.BC(
         observation_space=model.policy.observation_space,
