@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch as th
-from imitation.data import types
+from imitation.data import rollout, types
 from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
@@ -35,16 +35,13 @@ class DemoMixReplayBuffer(ReplayBuffer):
         self, trajectories: list[types.TrajectoryWithRew], scaled_actions: np.ndarray | None = None
     ) -> None:
         """Store demo transitions (raw observations; actions in the policy's [-1, 1] scale)."""
-        acts = np.concatenate([t.acts for t in trajectories]).astype(np.float32)
-        dones = np.concatenate([np.r_[np.zeros(len(t.acts) - 1), float(t.terminal)] for t in trajectories]).astype(
-            np.float32
-        )
+        flat = rollout.flatten_trajectories_with_rew(trajectories)
         self.demo = {
-            "obs": np.concatenate([t.obs[:-1] for t in trajectories]).astype(np.float32),
-            "next_obs": np.concatenate([t.obs[1:] for t in trajectories]).astype(np.float32),
-            "acts": scaled_actions if scaled_actions is not None else acts,
-            "rews": np.concatenate([t.rews for t in trajectories]).astype(np.float32),
-            "dones": dones,
+            "obs": flat.obs.astype(np.float32),
+            "next_obs": flat.next_obs.astype(np.float32),
+            "acts": scaled_actions if scaled_actions is not None else flat.acts.astype(np.float32),
+            "rews": flat.rews.astype(np.float32),
+            "dones": flat.dones.astype(np.float32),  # 1 only where an episode terminated (not truncated)
         }
 
     def n_demo_samples(self, batch_size: int) -> int:

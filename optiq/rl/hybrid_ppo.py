@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch as th
-from imitation.data import types
+from imitation.data import rollout, types
 from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 
@@ -101,13 +101,16 @@ class HybridPPO(PPO):
         ``behaviour_policy`` (the BC policy) models the demonstrator's action density mu; by
         default the current policy is frozen for it (right after copying BC weights).
         """
-        obs = np.concatenate([t.obs[:-1] for t in trajectories]).astype(np.float32)
-        next_obs = np.concatenate([t.obs[1:] for t in trajectories]).astype(np.float32)
-        acts = np.concatenate([t.acts for t in trajectories]).astype(np.float32)
-        rews = np.concatenate([t.rews for t in trajectories]).astype(np.float32)
-        ends = np.cumsum([len(t.acts) for t in trajectories])
-        terminal = np.array([bool(t.terminal) for t in trajectories])
-        self._demo = {"obs": obs, "next_obs": next_obs, "acts": acts, "rews": rews, "ends": ends, "terminal": terminal}
+        flat = rollout.flatten_trajectories_with_rew(trajectories)
+        obs, acts = flat.obs.astype(np.float32), flat.acts.astype(np.float32)
+        self._demo = {
+            "obs": obs,
+            "next_obs": flat.next_obs.astype(np.float32),
+            "acts": acts,
+            "rews": flat.rews.astype(np.float32),
+            "ends": np.cumsum([len(t.acts) for t in trajectories]),
+            "terminal": np.array([bool(t.terminal) for t in trajectories]),
+        }
         self._demo_rng = np.random.default_rng(self.seed)
         source = behaviour_policy if behaviour_policy is not None else self.policy
         self._behaviour_policy = self.policy_class(
