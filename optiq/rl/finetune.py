@@ -151,25 +151,25 @@ def _start_model(
     if init == "pretrained":
         return _start_pretrained(config, algo, seed, run_dir, checkpoint, device, bootstrap)
     cls = model_class_for(algo, init)
-    bc_model = None
     if init != "scratch":
         assert bc_files is not None
         if bc_files.algo != algo:
             raise OptiqError(
                 f"the BC checkpoint trained a {bc_files.algo.upper()} policy; retrain BC with --algo {algo}"
             )
-        bc_model = load_model(bc_files, device)
     if checkpoint is not None:
         venv = make_training_venv(config, algo, seed, norm_stats_path=checkpoint.vecnormalize)
         console.print(f"resuming from {checkpoint.model} at {checkpoint.timesteps} steps")
         model = resume_model(cls, checkpoint, venv, device, tb)
-        if init == "bc" and isinstance(model, HybridPPO):
-            _attach_demonstrations(model, demos_path, bc_model)
+        if isinstance(model, HybridPPO):  # its demos and behaviour policy are not in the checkpoint
+            assert bc_files is not None
+            _attach_demonstrations(model, demos_path, load_model(bc_files, device))
         return model
     if init == "scratch":
         venv = make_training_venv(config, algo, seed)
         return build_model(config, algo, venv, seed, tensorboard_log=tb, device=device)
-    assert bc_files is not None and bc_model is not None
+    assert bc_files is not None
+    bc_model = load_model(bc_files, device)
     # BC's observation statistics stay frozen: the copied actor must see inputs exactly as BC did.
     venv = freeze_observation_statistics(make_training_venv(config, algo, seed, norm_stats_path=bc_files.vecnormalize))
     model = build_model(
