@@ -135,10 +135,13 @@ def _run_stages(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) 
     started = time.monotonic()
     timings: dict[str, float] = {}
     seed = opts.seeds[0]
+    upstream_ran = False
     for stage in STAGES:
-        if stage not in opts.force and stage_complete(stage, config, paths, opts):
+        # Once a stage has (re)run, every later stage reads new inputs and must run too.
+        if not upstream_ran and stage not in opts.force and stage_complete(stage, config, paths, opts):
             console.print(f"[dim]skip {stage}: outputs complete (use --force {stage} to redo)[/]")
             continue
+        upstream_ran = True
         t0 = time.monotonic()
         console.rule(f"stage {STAGES.index(stage) + 1:02d}: {stage}")
         if stage == "demos":

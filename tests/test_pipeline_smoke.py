@@ -82,3 +82,32 @@ def test_run_all_end_to_end(tmp_path):
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("skip ") == 6, second.stdout
     assert len(read_json(outputs / "pipeline_runs.json")) == 2
+
+
+def test_stages_after_a_rerun_stage_run_again(tmp_path, monkeypatch):
+    """A finished eval must not be reused after fine-tuning reran (its inputs changed)."""
+    from optiq import pipeline
+    from optiq.paths import RunPaths
+
+    ran = []
+    monkeypatch.setattr(pipeline, "stage_complete", lambda stage, *a: stage != "finetune")
+    monkeypatch.setattr(pipeline, "run_finetune_jobs", lambda *a: ran.append("finetune"))
+    monkeypatch.setattr(pipeline, "eval_stage", lambda *a, **k: ran.append("eval"))
+    monkeypatch.setattr(pipeline, "compare_stage", lambda *a, **k: ran.append("compare"))
+    monkeypatch.setattr(pipeline, "read_json", lambda path: {})
+    monkeypatch.setattr(pipeline, "_print_summary", lambda *a: None)
+    opts = pipeline.PipelineOptions(
+        algo="ppo",
+        seeds=[0],
+        force=set(),
+        jobs=1,
+        expert=None,
+        video=False,
+        device="cpu",
+        progress_bar=False,
+        hparams=REPO / "hparams.yml",
+        overrides=[],
+        preset="quick",
+    )
+    pipeline._run_stages({"env_id": "Hopper-v5"}, RunPaths(tmp_path, "Hopper-v5", "quick"), opts)
+    assert ran == ["finetune", "eval", "compare"]
