@@ -14,7 +14,7 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from optiq.envs import make_vec, wrap_normalize
+from optiq.envs import make_task_vec, pixel_mode, wrap_normalize
 from optiq.errors import OptiqError
 
 ALGO_CLASSES: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
@@ -59,7 +59,7 @@ def make_training_venv(
 ) -> VecEnv:
     """The vec-env RL trains on: n_envs Monitor-wrapped envs, VecNormalize if configured."""
     settings = algo_settings(config, algo)
-    venv = make_vec(config["env_id"], settings["n_envs"], seed)
+    venv = make_task_vec(config, settings["n_envs"], seed)
     if settings["normalize"]:
         gamma = float(settings["hyperparams"].get("gamma", 0.99))
         venv = wrap_normalize(venv, training=True, gamma=gamma, stats_path=norm_stats_path)
@@ -79,7 +79,7 @@ def make_eval_venv(
     copied from the training env before each evaluation.
     """
     settings = algo_settings(config, algo)
-    venv = make_vec(config["env_id"], n_envs, seed)
+    venv = make_task_vec(config, n_envs, seed)
     if settings["normalize"]:
         venv = wrap_normalize(venv, training=False, stats_path=norm_stats_path, norm_reward=False)
     return venv
@@ -99,13 +99,14 @@ def build_model(
     """A fresh SB3 model with the env's tuned hyperparameters.
 
     ``model_class`` swaps in an extension of the algorithm (HybridPPO, DemoSAC) and
-    ``extra`` its own arguments or overrides of the tuned ones.
+    ``extra`` its own arguments or overrides of the tuned ones. Pixel observations get
+    SB3's CnnPolicy (NatureCNN features, images scaled by 1/255), state ones MlpPolicy.
     """
     settings = algo_settings(config, algo)
     cls = model_class or algo_class(algo)
     hyperparams = {**settings["hyperparams"], **extra}
     return cls(
-        "MlpPolicy",
+        "CnnPolicy" if pixel_mode(config) else "MlpPolicy",
         venv,
         seed=seed,
         verbose=0,

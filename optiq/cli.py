@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from optiq.config import DEFAULT_ENV, DEFAULT_HPARAMS, PRESETS, load_env_config, parse_override
+from optiq.config import DEFAULT_ENV, DEFAULT_HPARAMS, OBS_MODES, PRESETS, load_env_config, parse_override
 from optiq.errors import OptiqError
 from optiq.paths import DEFAULT_OUTPUTS, RunPaths
 from optiq.tracking import add_tracking_args
@@ -28,7 +28,14 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     group = parser.add_argument_group("run selection (shared by all stages)")
     group.add_argument("--env", default=DEFAULT_ENV, help="Gymnasium env id with a section in hparams.yml")
     group.add_argument("--preset", default="quick", choices=PRESETS, help="budget preset from hparams.yml")
-    group.add_argument("--run-name", default=None, help="name of the run folder (default: the preset name)")
+    group.add_argument(
+        "--obs",
+        choices=OBS_MODES,
+        default=None,
+        help="observations: state vectors, or stacked camera frames rendered headlessly with a CNN policy "
+        "(default: the env's obs.mode in hparams.yml, else state)",
+    )
+    group.add_argument("--run-name", default=None, help="run folder name (default: <preset>, or <preset>-pixels)")
     group.add_argument("--outputs", type=Path, default=DEFAULT_OUTPUTS, help="root folder of all outputs")
     group.add_argument("--hparams", type=Path, default=DEFAULT_HPARAMS, help="hyperparameters file")
     group.add_argument(
@@ -48,8 +55,9 @@ def make_parser(description: str) -> argparse.ArgumentParser:
 def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], RunPaths]:
     """Load the env's settings (preset + --set overrides) and the run's folders."""
     overrides = dict(parse_override(text) for text in args.overrides)
-    config = load_env_config(args.env, args.preset, args.hparams, overrides)
-    paths = RunPaths(Path(args.outputs), args.env, args.run_name or args.preset)
+    config = load_env_config(args.env, args.preset, args.hparams, overrides, obs_mode=args.obs)
+    default_name = f"{args.preset}-pixels" if config["obs"]["mode"] == "pixels" else args.preset
+    paths = RunPaths(Path(args.outputs), args.env, args.run_name or default_name)
     return config, paths
 
 

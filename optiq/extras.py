@@ -8,11 +8,16 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-EXTRAS = {"moviepy": "video", "wandb": "tracking", "rliable": "stats"}
+from optiq.errors import OptiqError
+
+EXTRAS = {"moviepy": "video", "wandb": "tracking", "rliable": "stats", "minari": "minari", "datasets": "dagger"}
 
 
-class MissingExtraError(ImportError):
-    """An optional dependency is not installed; the message says which extra provides it."""
+class MissingExtraError(OptiqError, ImportError):
+    """An optional dependency is not installed; the message says which extra provides it.
+
+    An OptiqError, so scripts print it as one line and exit 2.
+    """
 
 
 def require(module: str, purpose: str) -> ModuleType:

@@ -1,8 +1,9 @@
 """run_all: stages 01 -> 06 in order, skipping stages whose outputs are complete.
 
 Stages 01-03, 05 and 06 run in this process. Fine-tuning runs (BC->RL and scratch, per
-seed) run as parallel ``scripts/04_finetune_rl.py`` subprocesses (``--jobs``, default
-one per CPU core): each is single-threaded, so on 2 cores two runs take the time of one.
+seed; with ``--methods`` also bc_naive, AIRL, GAIL, DAgger) run as parallel
+``scripts/04_finetune_rl.py`` subprocesses (``--jobs``, default one per CPU core): each is
+single-threaded, so on 2 cores two runs take the time of one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +25,15 @@ from rich.table import Table
 from optiq.atomic_io import read_json
 from optiq.bc.pipeline import select_stage, train_bc_stage
 from optiq.compare.pipeline import compare_stage
+from optiq.compare.report import DEFAULT_METHODS, METHOD_INITS
 from optiq.config import REPO_ROOT
 from optiq.demos.pipeline import collect_stage
 from optiq.errors import OptiqError
 from optiq.evaluation.pipeline import eval_stage, policies_to_evaluate
 from optiq.evaluation.video import ensure_render_backend
-from optiq.paths import RunPaths, finetune_run_name, shipped_expert
+from optiq.paths import RunPaths, finetune_run_name, parse_finetune_run_name, shipped_expert
 from optiq.records import git_state, now_iso
+from optiq.rl.imitation_methods import required_timesteps
 from optiq.rl.training import read_eval_csv
 from optiq.run_log import append_pipeline_run
 from optiq.tracking import tracking_flags
@@ -61,6 +65,17 @@ class PipelineOptions:
     preset: str
     tracker_args: Any = None
     inits: tuple[str, ...] = ("bc", "scratch")
+    obs: str | None = None  # --obs, passed on to the fine-tuning subprocesses
+    source: str = "expert"  # demo source of stage 01 and its arguments (see optiq.demos.pipeline)
+    controller: str | None = None
+    dataset: str | None = None
+    names: list[str] | None = None
+    methods: tuple[str, ...] | None = None  # --methods of stage 06 (None: its default rows)
+
+
+def inits_for_methods(methods: Sequence[str]) -> tuple[str, ...]:
+    """The stage-04 ``--init`` of each method of ``--methods`` ("bc", BC only, has no fine-tuning run)."""
+    return tuple(METHOD_INITS[name] for name in methods if name in METHOD_INITS)
 
 
 def _finished(run_json: Path) -> bool:
@@ -86,13 +101,19 @@ def stage_complete(stage: str, config: dict[str, Any], paths: RunPaths, opts: Pi
         labels = ["bc_only"] + [finetune_run_name(opts.algo, init, seed) for init, seed in _jobs(opts)]
         return all(_finished(paths.evaluation / label / "run.json") for label in labels)
     if stage == "compare":
-        return _finished(paths.compare / "run.json") and (paths.compare / "results.md").is_file()
+        results = paths.compare / "results.json"
+        if not (_finished(paths.compare / "run.json") and (paths.compare / "results.md").is_file()):
+            return False
+        compared = read_json(results).get("methods", list(DEFAULT_METHODS)) if results.is_file() else None
+        return compared == list(opts.methods or DEFAULT_METHODS)
     raise AssertionError(stage)
 
 
 def _finetune_complete(run_dir: Path, config: dict[str, Any]) -> bool:
     summary = run_dir / "summary.json"
-    return summary.is_file() and read_json(summary)["total_timesteps"] >= config["finetune"]["total_timesteps"]
+    parsed = parse_finetune_run_name(run_dir.name)
+    needed = required_timesteps(config, parsed[1] if parsed else "")
+    return summary.is_file() and read_json(summary)["total_timesteps"] >= needed
 
 
 def _jobs(opts: PipelineOptions) -> list[tuple[str, int]]:
@@ -147,7 +168,9 @@ def _run_stages(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) 
         if stage == "demos":
             if stage in opts.force:
                 _clear(paths.demos)
-            train_expert_now = opts.expert is None and shipped_expert(config["env_id"]) is None
+            train_expert_now = (
+                opts.source == "expert" and opts.expert is None and shipped_expert(config["env_id"]) is None
+            )
             collect_stage(
                 config,
                 paths,
@@ -156,6 +179,10 @@ def _run_stages(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) 
                 train=train_expert_now,
                 device=opts.device,
                 progress_bar=opts.progress_bar,
+                source=opts.source,
+                controller=opts.controller,
+                dataset=opts.dataset,
+                names=opts.names,
             )
         elif stage == "bc":
             restart = stage in opts.force
@@ -176,7 +203,7 @@ def _run_stages(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) 
         elif stage == "eval":
             eval_stage(config, paths, seed=10_000, video=opts.video, device=opts.device)
         elif stage == "compare":
-            compare_stage(config, paths, opts.algo)
+            compare_stage(config, paths, opts.algo, opts.methods)
         timings[stage] = time.monotonic() - t0
     summary = read_json(paths.compare / "results.json")
     _print_summary(summary, paths, timings, time.monotonic() - started)
@@ -190,7 +217,7 @@ def run_finetune_jobs(config: dict[str, Any], paths: RunPaths, opts: PipelineOpt
         for init, seed in _jobs(opts)
         if "finetune" in opts.force or not _finetune_complete(paths.finetune(opts.algo, init, seed), config)
     ]
-    total = int(config["finetune"]["total_timesteps"])
+    totals = {job: required_timesteps(config, job[0]) for job in pending}
     running: dict[tuple[str, int], tuple[subprocess.Popen[bytes], Any]] = {}
     failed: list[str] = []
     with Progress(
@@ -201,7 +228,7 @@ def run_finetune_jobs(config: dict[str, Any], paths: RunPaths, opts: PipelineOpt
         console=console,
         disable=not opts.progress_bar,
     ) as progress:
-        tasks = {job: progress.add_task(finetune_run_name(opts.algo, *job), total=total) for job in pending}
+        tasks = {job: progress.add_task(finetune_run_name(opts.algo, *job), total=totals[job]) for job in pending}
         while pending or running:
             while pending and len(running) < opts.jobs:
                 job = pending.pop(0)
@@ -219,7 +246,7 @@ def run_finetune_jobs(config: dict[str, Any], paths: RunPaths, opts: PipelineOpt
                             f"[red]{name} failed (exit {proc.returncode}); see {_log_path(paths, opts, job)}[/]"
                         )
                     else:
-                        progress.update(tasks[job], completed=total)
+                        progress.update(tasks[job], completed=totals[job])
     if failed:
         raise OptiqError(
             f"fine-tuning failed for {', '.join(failed)}; logs are in {paths.finetune_root} (rerun to resume)"
@@ -255,6 +282,8 @@ def _launch(job: tuple[str, int], paths: RunPaths, opts: PipelineOptions) -> tup
         opts.device,
         "--no-progress",
     ]
+    if opts.obs is not None:
+        command += ["--obs", opts.obs]
     for override in opts.overrides:
         command += ["--set", override]
     if "finetune" in opts.force:

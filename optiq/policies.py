@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from optiq.algos import ALGO_CLASSES, make_eval_venv
-from optiq.envs import make_vec
+from optiq.envs import make_task_vec
 from optiq.errors import OptiqError
 
 
@@ -28,15 +28,24 @@ class PolicyFiles:
     vecnormalize: Path | None
     algo: str
     model_class: str | None = None  # an extension of the algorithm (HybridPPO, DemoSAC), if any
+    # Trained on raw observations on purpose (AIRL/GAIL), even where finetune.<algo>.normalize is on.
+    raw_obs: bool = False
 
     def to_json(self) -> dict[str, Any]:
         norm = str(self.vecnormalize) if self.vecnormalize else None
-        return {"model": str(self.model), "vecnormalize": norm, "algo": self.algo, "model_class": self.model_class}
+        data = {"model": str(self.model), "vecnormalize": norm, "algo": self.algo, "model_class": self.model_class}
+        return {**data, "raw_obs": True} if self.raw_obs else data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PolicyFiles:
         norm = data.get("vecnormalize")
-        return cls(Path(data["model"]), Path(norm) if norm else None, data["algo"], data.get("model_class"))
+        return cls(
+            Path(data["model"]),
+            Path(norm) if norm else None,
+            data["algo"],
+            data.get("model_class"),
+            bool(data.get("raw_obs", False)),
+        )
 
 
 def _model_class(files: PolicyFiles) -> type[BaseAlgorithm]:
@@ -86,12 +95,12 @@ def check_spaces(model: BaseAlgorithm, venv: VecEnv, what: str) -> None:
 
 def eval_venv_for(config: dict[str, Any], files: PolicyFiles, seed: int, n_envs: int = 1) -> VecEnv:
     """An evaluation env whose observation preprocessing matches the saved policy."""
-    if config["finetune"][files.algo]["normalize"] and files.vecnormalize is None:
+    if config["finetune"][files.algo]["normalize"] and files.vecnormalize is None and not files.raw_obs:
         raise OptiqError(
             f"{files.model} was trained with observation normalisation but has no vecnormalize.pkl beside it"
         )
     if files.vecnormalize is None:
-        return make_vec(config["env_id"], n_envs, seed)
+        return make_task_vec(config, n_envs, seed)
     return make_eval_venv(config, files.algo, seed, norm_stats_path=files.vecnormalize, n_envs=n_envs)
 
 
@@ -108,6 +117,23 @@ class RawObsPolicy:
             obs = self.vecnormalize.normalize_obs(obs)
         actions, _ = self.model.predict(obs, deterministic=self.deterministic)
         return actions, None
+
+
+class TrueStatePolicy:
+    """A state policy (imitation's rollout API) acting on the true states of ``venv``'s envs, not on its observations.
+
+    How a state expert or controller records pixel demos: the rollout hands it camera frames,
+    which it ignores, reading each MuJoCo env's state observation (``_get_obs``, exactly what
+    the state env returns) instead. After an auto-reset the env already holds the new episode.
+    """
+
+    def __init__(self, policy: Any, venv: DummyVecEnv):
+        self.policy = policy
+        self.venv = venv
+
+    def __call__(self, obs: np.ndarray, state: Any = None, episode_start: Any = None) -> tuple[np.ndarray, Any]:
+        states = np.stack([env.unwrapped._get_obs() for env in self.venv.envs])
+        return self.policy(states, state, episode_start)
 
 
 def raw_obs_policy(files: PolicyFiles, raw_venv: VecEnv, device: str = "auto") -> RawObsPolicy:

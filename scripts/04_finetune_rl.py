@@ -8,6 +8,9 @@ copied, which random) is printed and saved to copy_report.json and TensorBoard.
 Writes 04_finetune/<algo>_<init>_seed<N>/: eval.csv (timesteps, return mean/std: the
 learning curve), checkpoints/, tb/, final_model.zip, summary.json (with the unlearning
 report), run.json. Rerunning the same command resumes from the last checkpoint.
+--init airl|gail|dagger train imitation-library baselines into the same layout
+(optiq/rl/imitation_methods.py; settings: the optional imitation: section of hparams.yml);
+they do not resume: an unfinished one starts over.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ def main() -> None:
     parser.add_argument("--algo", choices=["ppo", "sac"], default=None, help="RL algorithm (default: run.algo)")
     parser.add_argument(
         "--init",
-        choices=["bc", "bc_naive", "scratch", "pretrained"],
+        choices=["bc", "bc_naive", "scratch", "pretrained", "airl", "gail", "dagger"],
         default=None,
         help="bc (default): BC weights + the BC-preserving extensions of finetune.<algo>.bc_rl; "
-        "bc_naive: BC weights + stock PPO/SAC; scratch: random weights; pretrained: from --pretrained",
+        "bc_naive: BC weights + stock PPO/SAC; scratch: random weights; pretrained: from --pretrained; "
+        "airl/gail: imitation's adversarial IRL from the demos (PPO generator, raw observations); "
+        "dagger: imitation's DAgger querying the stage-01 expert (imitation.dagger.budget_fraction of the budget)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--total-steps", type=int, default=None, help="env steps (default: finetune.total_timesteps)")

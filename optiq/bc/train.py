@@ -31,7 +31,7 @@ from optiq.algos import algo_settings, build_model
 from optiq.atomic_io import read_json, remove_stale_temp_files, write_json, write_text, write_with
 from optiq.bc.sac_actor import SACActorForBC
 from optiq.demos.storage import DEMOS_FILE, load_demos, split_episodes
-from optiq.envs import make_vec
+from optiq.envs import make_task_vec
 from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles
 from optiq.records import RunRecord
@@ -75,7 +75,7 @@ def _normalized(transitions: types.Transitions, vecnorm: VecNormalize | None) ->
 def build_bc_setup(config: dict[str, Any], algo: str, demos_path: Path, seed: int, device: str) -> BCSetup:
     """Load and split demos, fit observation statistics, and build the RL-shaped policy."""
     settings = algo_settings(config, algo)
-    venv = make_vec(config["env_id"], 1, seed)
+    venv = make_task_vec(config, 1, seed)
     episodes = load_demos(demos_path, venv.observation_space, venv.action_space)
     train_eps, val_eps = split_episodes(episodes, config["bc"]["val_fraction"], seed)
     train, val = rollout.flatten_trajectories(train_eps), rollout.flatten_trajectories(val_eps or train_eps)

@@ -1,4 +1,5 @@
-"""Stage 06: compare BC-only, BC->RL and RL-from-scratch, and write the verdict.
+"""Stage 06: compare BC-only, BC->RL and RL-from-scratch (and, with ``--methods``, BC->RL
+without extensions, AIRL, GAIL and DAgger), and write the verdict.
 
 Outputs (in ``06_compare/``): ``results.csv`` and ``results.json`` (numbers),
 ``results.md`` (the table), ``report.md`` and a self-contained ``report.html`` (verdict
@@ -13,6 +14,7 @@ import csv
 import html
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,49 @@ from optiq.tracking import log_scalars
 
 THRESHOLD_FRACTION = 0.9
 BUDGET_FRACTIONS = (0.25, 0.5, 1.0)
-METHOD_TITLES = {"bc_only": "BC only", "bc_rl": "BC -> RL", "scratch": "RL from scratch"}
-COLOURS = {"bc_rl": "tab:blue", "scratch": "tab:orange"}
+METHOD_TITLES = {
+    "bc_only": "BC only",
+    "bc_rl": "BC -> RL",
+    "scratch": "RL from scratch",
+    "bc_naive": "BC -> RL (naive)",
+    "airl": "AIRL",
+    "gail": "GAIL",
+    "dagger": "DAgger",
+}
+COLOURS = {
+    "bc_rl": "tab:blue",
+    "scratch": "tab:orange",
+    "bc_naive": "tab:purple",
+    "airl": "tab:red",
+    "gail": "tab:brown",
+    "dagger": "tab:cyan",
+}
+# ``--methods`` of 06_compare and run_all: "bc" is the BC-only row, the others are the
+# stage-04 runs of this ``--init``.
+METHOD_INITS = {
+    "bc_rl": "bc",
+    "scratch": "scratch",
+    "bc_naive": "bc_naive",
+    "airl": "airl",
+    "gail": "gail",
+    "dagger": "dagger",
+}
+METHODS = ("bc", *METHOD_INITS)
+DEFAULT_METHODS = ("bc", "bc_rl", "scratch")
+EXTRA_METHODS = ("bc_naive", "airl", "gail", "dagger")
+# Methods that spend a smaller budget by design: past their last evaluation they keep their final policy.
+SHORT_BUDGET_METHODS = ("dagger",)
+
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    """``--methods bc,bc_rl,airl`` as a tuple; an unknown name is a one-line error listing the choices."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in METHODS]
+    if unknown or not names:
+        raise OptiqError(
+            f"unknown method '{unknown[0] if unknown else text}' in --methods; choose from: {', '.join(METHODS)}"
+        )
+    return names
 
 
 @dataclass
@@ -55,19 +98,20 @@ class MethodRuns:
     run_names: dict[int, str] = field(default_factory=dict)
 
 
-def gather_runs(paths: RunPaths, algo: str) -> dict[str, MethodRuns]:
-    """Read every ``04_finetune/<algo>_<init>_seed<N>`` run (and its stage-05 evaluation)."""
-    methods = {"bc_rl": MethodRuns("bc_rl"), "scratch": MethodRuns("scratch")}
+def gather_runs(paths: RunPaths, algo: str, names: Sequence[str] = ("bc_rl", "scratch")) -> dict[str, MethodRuns]:
+    """Read every ``04_finetune/<algo>_<init>_seed<N>`` run of the methods ``names`` (and its stage-05 evaluation)."""
+    methods = {name: MethodRuns(name) for name in names if name in METHOD_INITS}
+    by_init = {METHOD_INITS[name]: name for name in methods}
     if not paths.finetune_root.is_dir():
         return methods
     for run_dir in sorted(paths.finetune_root.iterdir()):
         parsed = parse_finetune_run_name(run_dir.name)
-        if parsed is None or parsed[0] != algo or parsed[1] not in ("bc", "scratch"):
+        if parsed is None or parsed[0] != algo or parsed[1] not in by_init:
             continue
         if not (run_dir / "summary.json").is_file():
             continue
         _, init, seed = parsed
-        method = methods["bc_rl" if init == "bc" else "scratch"]
+        method = methods[by_init[init]]
         summary = read_json(run_dir / "summary.json")
         method.curves[seed] = read_eval_csv(run_dir / "eval.csv")
         final_eval = paths.evaluation / run_dir.name / "eval.json"
@@ -102,21 +146,44 @@ def _est(e: Estimate | None) -> dict[str, float | None]:
     return e.to_json() if e is not None else {"value": None, "ci_low": None, "ci_high": None}
 
 
-def compare(paths: RunPaths, config: dict[str, Any], algo: str, out_dir: Path | None = None) -> dict[str, Any]:
-    """Compute the comparison and write every file of ``06_compare``; return results.json's content."""
+def compare(
+    paths: RunPaths,
+    config: dict[str, Any],
+    algo: str,
+    out_dir: Path | None = None,
+    methods: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Compute the comparison and write every file of ``06_compare``; return results.json's content.
+
+    ``methods`` (``--methods``) picks the rows; each requested one must have finished runs.
+    Without it: BC only, BC -> RL and scratch, each where present.
+    """
     out_dir = out_dir or paths.compare
-    record = RunRecord("06_compare", out_dir, config, None, algo=algo)
+    requested = tuple(methods) if methods is not None else DEFAULT_METHODS
+    strict = methods is not None
+    record = RunRecord("06_compare", out_dir, config, None, algo=algo, methods=list(requested))
     meta_path = paths.demos / "metadata.json"
     if not meta_path.is_file():
         raise OptiqError(f"no {meta_path} (run scripts/01_collect_demos.py first)")
-    expert_return = float(read_json(meta_path)["expert_return_mean"])
+    demos_meta = read_json(meta_path)
+    expert_return = float(demos_meta["expert_return_mean"])
+    reference = demonstrator(demos_meta)
     random_return = random_policy_return(config["env_id"])
     threshold = THRESHOLD_FRACTION * expert_return
-    methods = gather_runs(paths, algo)
-    if not methods["bc_rl"].curves and not methods["scratch"].curves:
+    methods = gather_runs(paths, algo, [name for name in requested if name != "bc"])
+    missing = [name for name, runs in methods.items() if not runs.curves]
+    if strict and missing:
+        name = missing[0]
+        raise OptiqError(
+            f"no finished {algo} runs of method '{name}' under {paths.finetune_root} "
+            f"(run scripts/04_finetune_rl.py --algo {algo} --init {METHOD_INITS[name]})"
+        )
+    if not strict and not any(runs.curves for runs in methods.values()):
         raise OptiqError(f"no finished {algo} runs under {paths.finetune_root} (run scripts/04_finetune_rl.py first)")
     bc_eval_path = paths.evaluation / BC_LABEL / "eval.json"
-    bc_only = read_json(bc_eval_path) if bc_eval_path.is_file() else None
+    if strict and "bc" in requested and not bc_eval_path.is_file():
+        raise OptiqError(f"no BC-only evaluation {bc_eval_path} (run scripts/05_eval_video.py)")
+    bc_only = read_json(bc_eval_path) if bc_eval_path.is_file() and "bc" in requested else None
     budget = float(max((c[-1]["timesteps"] for m in methods.values() for c in m.curves.values() if c), default=0.0))
 
     rows: list[dict[str, Any]] = []
@@ -127,15 +194,15 @@ def compare(paths: RunPaths, config: dict[str, Any], algo: str, out_dir: Path | 
         rows.append(_row("bc_only", len(episodes), episodes, stats, random_return, expert_return))
         rows[-1].update({f"return_at_{int(f * 100)}pct": bc_only["return_mean"] for f in BUDGET_FRACTIONS})
     steps_by_method = {}
-    for name in ("bc_rl", "scratch"):
-        runs = methods[name]
+    for name, runs in methods.items():
         if not runs.curves:
             continue
         seeds = sorted(runs.curves)
         finals = [runs.final_returns[s] for s in seeds]
         row = _row(name, len(seeds), finals, iqm_and_mean(finals), random_return, expert_return)
+        row["env_steps"] = float(np.mean([runs.curves[s][-1]["timesteps"] for s in seeds]))
         for f in BUDGET_FRACTIONS:
-            values = [return_at(runs.curves[s], f * budget) for s in seeds]
+            values = [_return_at(runs.curves[s], f * budget, name in SHORT_BUDGET_METHODS) for s in seeds]
             present = [v for v in values if v is not None]
             row[f"return_at_{int(f * 100)}pct"] = float(np.mean(present)) if present else None
         steps = steps_to_threshold_ci([runs.curves[s] for s in seeds], threshold, budget)
@@ -155,12 +222,11 @@ def compare(paths: RunPaths, config: dict[str, Any], algo: str, out_dir: Path | 
 
     speedup = SpeedupEstimate(None, False)
     improvement = None
-    if methods["bc_rl"].curves and methods["scratch"].curves:
-        speedup = speedup_ci(
-            list(methods["bc_rl"].curves.values()), list(methods["scratch"].curves.values()), threshold, budget
-        )
+    bc_rl_runs, scratch_runs = methods.get("bc_rl"), methods.get("scratch")
+    if bc_rl_runs is not None and bc_rl_runs.curves and scratch_runs is not None and scratch_runs.curves:
+        speedup = speedup_ci(list(bc_rl_runs.curves.values()), list(scratch_runs.curves.values()), threshold, budget)
         improvement = probability_of_improvement(
-            list(methods["bc_rl"].final_returns.values()), list(methods["scratch"].final_returns.values())
+            list(bc_rl_runs.final_returns.values()), list(scratch_runs.final_returns.values())
         )
         for row in rows:
             if row["method"] == "bc_rl":
@@ -175,6 +241,18 @@ def compare(paths: RunPaths, config: dict[str, Any], algo: str, out_dir: Path | 
                     prob_improvement_ci_low=improvement.low,
                     prob_improvement_ci_high=improvement.high,
                 )
+    if scratch_runs is not None and scratch_runs.curves:
+        for row in rows:
+            other = methods.get(row["method"])
+            if row["method"] in EXTRA_METHODS and other is not None:
+                estimate = probability_of_improvement(
+                    list(other.final_returns.values()), list(scratch_runs.final_returns.values())
+                )
+                row.update(
+                    prob_improvement_vs_scratch=estimate.value,
+                    prob_improvement_ci_low=estimate.low,
+                    prob_improvement_ci_high=estimate.high,
+                )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = {
@@ -186,14 +264,16 @@ def compare(paths: RunPaths, config: dict[str, Any], algo: str, out_dir: Path | 
         ),
         "bc_training": plot_bc_training(paths.bc / "metrics.csv", out_dir / "bc_training.png"),
     }
-    verdict = make_verdict(config, algo, rows, speedup, improvement, expert_return, budget)
+    verdict = make_verdict(config, algo, rows, speedup, improvement, expert_return, budget, reference)
     summary = {
         "env_id": config["env_id"],
         "algo": algo,
         "expert_return": expert_return,
+        "demonstrator": reference,
         "random_return": random_return,
         "threshold": threshold,
         "budget": budget,
+        "methods": list(requested),
         "verdict": verdict,
         "speedup": {"text": speedup.text(), "lower_bound": speedup.lower_bound, **_est(speedup.estimate)},
         "probability_of_improvement": _est(improvement),
@@ -225,6 +305,13 @@ def compare(paths: RunPaths, config: dict[str, Any], algo: str, out_dir: Path | 
             record.add_artifact(figure)
     record.finish(verdict=verdict)
     return summary
+
+
+def _return_at(curve: list[dict[str, float]], timesteps: float, hold_final: bool) -> float | None:
+    """Return at ``timesteps``; a method with a smaller budget by design keeps its final policy past its end."""
+    if hold_final and curve and timesteps > curve[-1]["timesteps"]:
+        return curve[-1]["return_mean"]
+    return return_at(curve, timesteps)
 
 
 def _row(
@@ -279,6 +366,16 @@ def _ci(row: dict[str, Any], key: str, digits: int = 1) -> str:
     return f"{_fmt(value, digits)} [{_fmt(low, digits)}, {_fmt(high, digits)}]"
 
 
+def demonstrator(demos_meta: dict[str, Any]) -> str:
+    """What the "expert" reference is: the demos' source (a policy, a scripted controller, a dataset)."""
+    source = demos_meta.get("source", "expert")
+    if source == "scripted":
+        return f"scripted controller {demos_meta.get('controller', '')}".strip()
+    if source == "minari":
+        return "Minari demos " + ", ".join(d["dataset_id"] for d in demos_meta.get("datasets", []))
+    return "expert"
+
+
 def make_verdict(
     config: dict[str, Any],
     algo: str,
@@ -287,12 +384,15 @@ def make_verdict(
     improvement: Estimate | None,
     expert_return: float,
     budget: float,
+    reference: str = "expert",
 ) -> str:
-    """The answer in one sentence: better or worse, by how much, and how sure."""
+    """The answer in one sentence (BC -> RL vs scratch: better or worse, by how much, how sure),
+    then one about the other methods, if any were compared."""
     by_method = {row["method"]: row for row in rows}
     bc_rl, scratch, bc = by_method.get("bc_rl"), by_method.get("scratch"), by_method.get("bc_only")
+    others = _others_sentence(rows, budget)
     if not bc_rl or not scratch:
-        return "Not enough runs for a verdict: both BC->RL and RL from scratch are needed."
+        return "Not enough runs for a verdict: both BC->RL and RL from scratch are needed." + others
     gain = bc_rl["final_return_iqm"] - scratch["final_return_iqm"]
     seeds = f"{bc_rl['n']} seed{'s' if bc_rl['n'] > 1 else ''}"
     text = (
@@ -301,13 +401,31 @@ def make_verdict(
         f"{scratch['final_return_iqm']:,.0f} from scratch"
     )
     if bc:
-        text += f" (BC alone {bc['final_return_mean']:,.0f}, expert {expert_return:,.0f})"
+        text += f" (BC alone {bc['final_return_mean']:,.0f}, {reference} {expert_return:,.0f})"
     text += f"; speedup to 90 % of expert return {speedup.text()}"
     if improvement is not None:
         text += f"; P(BC->RL > scratch) = {improvement.value:.2f}"
     if bc_rl["n"] < 3:
         text += "; fewer than 3 seeds, so treat the intervals as indicative"
-    return text + "."
+    return text + "." + others
+
+
+def _others_sentence(rows: list[dict[str, Any]], budget: float) -> str:
+    """' Other methods, final return (IQM): AIRL 1,234 (P(> scratch) = 0.50), ...; best: X.' or ''."""
+    others = [row for row in rows if row["method"] in EXTRA_METHODS]
+    if not others:
+        return ""
+    parts = []
+    for row in others:
+        part = f"{METHOD_TITLES[row['method']]} {row['final_return_iqm']:,.0f}"
+        if row.get("env_steps") is not None and row["env_steps"] < 0.9 * budget:
+            part += f" after {row['env_steps']:,.0f} env steps"
+        if row.get("prob_improvement_vs_scratch") is not None:
+            part += f" (P(> scratch) = {row['prob_improvement_vs_scratch']:.2f})"
+        parts.append(part)
+    best = max(others, key=lambda row: row["final_return_iqm"])
+    text = f" Other methods, final return (IQM): {', '.join(parts)}"
+    return text + (f"; best of them: {METHOD_TITLES[best['method']]}." if len(others) > 1 else ".")
 
 
 def render_table(rows: list[dict[str, Any]], speedup: SpeedupEstimate) -> str:
@@ -328,13 +446,14 @@ def render_table(rows: list[dict[str, Any]], speedup: SpeedupEstimate) -> str:
                 f"{bound}{_fmt(row['steps_to_threshold'], 0)} {interval} ({row['seeds_reached']}/{row['n']} reached)"
             )
         is_bc_rl = row["method"] == "bc_rl"
+        has_p = row.get("prob_improvement_vs_scratch") is not None
         lines.append(
             f"| {METHOD_TITLES[row['method']]} | {_count(row)} "
             f"| {_ci(row, 'final_return_iqm')} | {_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])} "
             f"| {_ci(row, 'normalized_iqm', 2)} | {_fmt(row.get('return_at_25pct'))} "
             f"| {_fmt(row.get('return_at_50pct'))} "
             f"| {_fmt(row.get('return_at_100pct'))} | {steps} | {speedup.text() if is_bc_rl else ''} "
-            f"| {_ci(row, 'prob_improvement_vs_scratch', 2) if is_bc_rl else ''} "
+            f"| {_ci(row, 'prob_improvement_vs_scratch', 2) if has_p else ''} "
             f"| {_fmt(row.get('unlearning_ratio_mean'), 2) if is_bc_rl else ''} |"
         )
     lines += [
@@ -345,6 +464,17 @@ def render_table(rows: list[dict[str, Any]], speedup: SpeedupEstimate) -> str:
         "('>='). Speedup: scratch's steps / BC -> RL's steps. Unlearning ratio: worst evaluation return in the first "
         "20 % of fine-tuning / return at step 0 (1 = nothing forgotten).",
     ]
+    present = {row["method"] for row in rows}
+    if present & {"airl", "gail"}:
+        lines[-1] += (
+            " AIRL/GAIL: imitation's adversarial IRL, PPO trained on the learned reward only (raw observations), "
+            "evaluated on the true reward."
+        )
+    if "dagger" in present:
+        lines[-1] += (
+            " DAgger: imitation's DAgger querying the demo expert, with imitation.dagger.budget_fraction of the "
+            "budget; past its last evaluation its columns hold its final policy."
+        )
     return "\n".join(lines)
 
 
@@ -384,7 +514,8 @@ def render_report_md(
         "",
         f"**Verdict.** {summary['verdict']}",
         "",
-        f"Expert return {summary['expert_return']:,.1f}, random policy {summary['random_return']:,.1f}, "
+        f"Expert ({summary.get('demonstrator', 'expert')}) return {summary['expert_return']:,.1f}, "
+        f"random policy {summary['random_return']:,.1f}, "
         f"threshold (90 % of expert) {summary['threshold']:,.1f}, budget {int(summary['budget']):,} env steps.",
         "",
         "## Results",
@@ -452,7 +583,8 @@ th {{ background: #f4f4f4; }} img {{ max-width: 100%; }} .note {{ color: #555; f
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="verdict"><strong>Verdict.</strong> {html.escape(summary["verdict"])}</p>
-<p>Expert return {summary["expert_return"]:,.1f}, random policy {summary["random_return"]:,.1f},
+<p>Expert ({html.escape(summary.get("demonstrator", "expert"))}) return {summary["expert_return"]:,.1f},
+random policy {summary["random_return"]:,.1f},
 threshold {summary["threshold"]:,.1f}, budget {int(summary["budget"]):,} env steps.</p>
 <h2>Results</h2>
 {_md_table_to_html(table)}

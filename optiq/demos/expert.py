@@ -13,6 +13,7 @@ from typing import Any
 
 from optiq.algos import algo_class, build_model, make_eval_venv, make_training_venv
 from optiq.atomic_io import copy_file, read_json, remove_stale_temp_files, write_json
+from optiq.config import state_config
 from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles, eval_venv_for, load_model
 from optiq.records import RunRecord
@@ -70,8 +71,13 @@ def train_expert(
     progress_bar: bool = True,
     device: str = "auto",
 ) -> dict[str, Any]:
-    """Train (or resume training) an expert and evaluate it; return the contents of expert.json."""
+    """Train (or resume training) an expert and evaluate it; return the contents of expert.json.
+
+    Experts always learn from states (the state twin of a pixel config): they only have to
+    demonstrate, and are shared by the state and pixel runs of an env.
+    """
     out_dir = Path(out_dir)
+    config = state_config(config)
     algo = algo or config["expert"]["algo"]
     config = expert_training_config(config, algo)
     total = int(total_timesteps or config["expert"]["n_timesteps"])

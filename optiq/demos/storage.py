@@ -1,9 +1,11 @@
 """Demonstrations on disk: one compressed ``demos.npz`` of whole episodes.
 
-Arrays: ``obs`` (sum(T_i + 1), obs_dim) with each episode's final observation, ``acts``
+Arrays: ``obs`` (sum(T_i + 1), *obs_shape) with each episode's final observation, ``acts``
 (sum(T_i), act_dim), ``rews`` (sum(T_i),), ``lengths`` (n_episodes,) and
 ``terminal`` (n_episodes,) saying whether an episode ended by termination (not
-time-limit truncation). Loading validates shapes and values against the env.
+time-limit truncation). State observations are stored as float32, camera frames
+(``--obs pixels``) as uint8, 4x smaller. Loading validates shapes, dtypes and values
+against the env.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ def save_demos(path: str | Path, trajectories: list[types.TrajectoryWithRew]) ->
     """Atomically save whole episodes to ``path``."""
     if not trajectories:
         raise OptiqError("no demonstration episodes to save (collect at least one)")
+    obs_dtype = np.uint8 if np.asarray(trajectories[0].obs).dtype == np.uint8 else np.float32
     arrays = {
-        "obs": np.concatenate([np.asarray(t.obs, dtype=np.float32) for t in trajectories]),
+        "obs": np.concatenate([np.asarray(t.obs, dtype=obs_dtype) for t in trajectories]),
         "acts": np.concatenate([np.asarray(t.acts, dtype=np.float32) for t in trajectories]),
         "rews": np.concatenate([np.asarray(t.rews, dtype=np.float32) for t in trajectories]),
         "lengths": np.array([len(t.acts) for t in trajectories], dtype=np.int64),
@@ -69,7 +72,12 @@ def load_demos(
     if observation_space is not None and arrays["obs"].shape[1:] != observation_space.shape:
         raise OptiqError(
             f"demos {path} have observations of shape {arrays['obs'].shape[1:]} but the env expects "
-            f"{observation_space.shape} (collect demos on this env)"
+            f"{observation_space.shape} (collect demos on this env with the same --obs and obs settings)"
+        )
+    if observation_space is not None and (arrays["obs"].dtype == np.uint8) != (observation_space.dtype == np.uint8):
+        raise OptiqError(
+            f"demos {path} have {arrays['obs'].dtype} observations but the env's are {observation_space.dtype} "
+            "(pixel demos are uint8, state demos float; collect demos with the same --obs)"
         )
     if action_space is not None and arrays["acts"].shape[1:] != action_space.shape:
         raise OptiqError(

@@ -51,7 +51,13 @@ def evaluate_and_record(
     result["video"] = None
     if video:
         path = record_video(
-            files, config["env_id"], out_dir / "video.mp4", config["eval"]["video_length"], seed, device=device
+            files,
+            config["env_id"],
+            out_dir / "video.mp4",
+            config["eval"]["video_length"],
+            seed,
+            device=device,
+            obs_config=config.get("obs"),
         )
         result["video"] = str(path) if path else None
     write_json(out_dir / "eval.json", result)

@@ -68,6 +68,7 @@ def eval_stage(
                 config["eval"]["video_length"],
                 seed,
                 device=device,
+                obs_config=config.get("obs"),
             )
             if path:
                 console.print(f"side-by-side video: {path}")

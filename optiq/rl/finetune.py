@@ -21,7 +21,7 @@ from optiq.algos import algo_class, build_model, make_eval_venv, make_training_v
 from optiq.atomic_io import copy_file, read_json, remove_stale_temp_files, write_json
 from optiq.bc.train import pretrain_with_bc
 from optiq.demos.storage import load_demos
-from optiq.envs import freeze_observation_statistics
+from optiq.envs import freeze_observation_statistics, pixel_mode
 from optiq.errors import OptiqError
 from optiq.evaluation.video import PeriodicVideo
 from optiq.policies import PolicyFiles, check_spaces, load_model
@@ -44,7 +44,9 @@ from optiq.seeding import seed_everything
 console = Console()
 # bc: BC weights + the BC-preserving extensions configured in finetune.<algo>.bc_rl;
 # bc_naive: BC weights + stock PPO/SAC (the baseline that tends to forget); scratch: random init.
-INITS = ("bc", "bc_naive", "scratch", "pretrained")
+# airl, gail, dagger: imitation-library baselines trained from the demos (optiq.rl.imitation_methods).
+IMITATION_INITS = ("airl", "gail", "dagger")
+INITS = ("bc", "bc_naive", "scratch", "pretrained", *IMITATION_INITS)
 
 
 @dataclass
@@ -218,6 +220,19 @@ def finetune(
     if init not in INITS:
         raise OptiqError(f"unknown --init '{init}'; choose one of: {', '.join(INITS)}")
     run_dir = Path(run_dir)
+    if init in IMITATION_INITS:
+        from optiq.rl.imitation_methods import check_imitation_init, run_imitation
+
+        check_imitation_init(
+            algo,
+            init,
+            resume=resume_from,
+            pretrained=bootstrap,
+            bc_steps=bc_steps,
+            record_video=video_every,
+            state_dict_out=state_dict_out,
+        )
+        return run_imitation(config, run_dir, algo, init, seed, demos_path, total_timesteps, device, progress_bar)
     total = int(total_timesteps or config["finetune"]["total_timesteps"])
     record = RunRecord("04_finetune_rl", run_dir, config, seed, algo=algo, init=init, total_timesteps=total)
     seed_everything(seed)
@@ -246,7 +261,11 @@ def finetune(
     callbacks = [evaluation]
     if video_every > 0:
         wrapper = _obs_wrapper_of(model)
-        callbacks.append(PeriodicVideo(config["env_id"], run_dir / "videos", video_every, video_length, seed, wrapper))
+        callbacks.append(
+            PeriodicVideo(
+                config["env_id"], run_dir / "videos", video_every, video_length, seed, wrapper, config.get("obs")
+            )
+        )
     learn(model, total, run_dir, callbacks, config["finetune"]["checkpoint_freq"], progress_bar, f"{algo}_{init}")
     if state_dict_out is not None:
         adapters = load_bundle(run_dir / "adapters.pt") if (run_dir / "adapters.pt").is_file() else {}
@@ -307,6 +326,8 @@ def _start_pretrained(
     """Build (or resume) a model that starts from a pretrained encoder; log the bootstrap report."""
     if options is None:
         raise OptiqError("--init pretrained needs --pretrained PATH")
+    if pixel_mode(config):
+        raise OptiqError("--init pretrained starts from a state encoder; use it with --obs state")
     tb = str(run_dir / "tb")
     boot = bootstrap_model(
         config,

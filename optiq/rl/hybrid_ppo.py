@@ -58,7 +58,13 @@ class HybridSettings:
 
 
 def actor_parameter_names(policy: ActorCriticPolicy) -> set[str]:
-    return {name for name, _ in policy.named_parameters() if name.startswith(ACTOR_PREFIXES)}
+    """The actor's parameters; an unshared features extractor (a CNN) is the actor's too.
+
+    PyTorch names the unshared actor extractor ``features_extractor.`` (its first name), so
+    without this a pixel policy's actor CNN would keep learning during the critic warm-up.
+    """
+    prefixes = ACTOR_PREFIXES if policy.share_features_extractor else (*ACTOR_PREFIXES, "features_extractor.")
+    return {name for name, _ in policy.named_parameters() if name.startswith(prefixes)}
 
 
 class HybridPPO(PPO):

@@ -11,7 +11,8 @@ from optiq.atomic_io import remove_outputs
 from optiq.cli import check_writable
 from optiq.errors import OptiqError
 from optiq.paths import RunPaths
-from optiq.rl.finetune import BootstrapOptions, finetune, read_best_bc
+from optiq.rl.finetune import IMITATION_INITS, BootstrapOptions, finetune, read_best_bc
+from optiq.rl.imitation_methods import check_imitation_init
 from optiq.tracking import log_metrics, tracking
 
 console = Console()
@@ -92,7 +93,17 @@ def finetune_stage(
     """Stage 04 for one (algo, init, seed) under ``paths``; ``options`` are :func:`finetune`'s keywords."""
     run_dir = paths.finetune(algo, init, seed)
     bc_files = read_best_bc(paths.select) if init in ("bc", "bc_naive") else None
-    if init == "bc" or options.get("bc_steps", 0) > 0:
+    check_imitation_init(
+        algo,
+        init,
+        config,
+        resume=options.get("resume_from"),
+        pretrained=options.get("bootstrap"),
+        bc_steps=options.get("bc_steps"),
+        record_video=options.get("video_every"),
+        state_dict_out=options.get("state_dict_out"),
+    )
+    if init in ("bc", *IMITATION_INITS) or options.get("bc_steps", 0) > 0:
         options["demos_path"] = paths.demos / "demos.npz"
     check_writable(run_dir)
     if restart:
