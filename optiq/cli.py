@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from optiq.config import DEFAULT_ENV, DEFAULT_HPARAMS, OBS_MODES, PRESETS, load_env_config, parse_override
+from optiq.envs import pixel_mode
 from optiq.errors import OptiqError
 from optiq.paths import DEFAULT_OUTPUTS, RunPaths
 from optiq.tracking import add_tracking_args
@@ -56,7 +57,7 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], RunPaths]:
     """Load the env's settings (preset + --set overrides) and the run's folders."""
     overrides = dict(parse_override(text) for text in args.overrides)
     config = load_env_config(args.env, args.preset, args.hparams, overrides, obs_mode=args.obs)
-    default_name = f"{args.preset}-pixels" if config["obs"]["mode"] == "pixels" else args.preset
+    default_name = f"{args.preset}-pixels" if pixel_mode(config) else args.preset
     paths = RunPaths(Path(args.outputs), args.env, args.run_name or default_name)
     return config, paths
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from optiq.cli import check_writable
 from optiq.demos.collect import collect_demos, collect_scripted_demos, import_minari_demos
 from optiq.demos.expert import expert_files, train_expert
+from optiq.envs import pixel_mode
 from optiq.errors import OptiqError
 from optiq.paths import RunPaths, shipped_expert
 
@@ -51,7 +52,7 @@ def collect_stage(
             raise OptiqError("--dataset/--names only apply to --source minari, not --source scripted")
         if source == "minari" and controller is not None:
             raise OptiqError("--controller only applies to --source scripted, not --source minari")
-        if source == "minari" and config.get("obs", {}).get("mode") == "pixels":
+        if source == "minari" and pixel_mode(config):
             raise OptiqError(
                 "Minari datasets hold state observations; use --source expert or scripted with --obs pixels"
             )

@@ -226,6 +226,7 @@ def finetune(
         check_imitation_init(
             algo,
             init,
+            config,
             resume=resume_from,
             pretrained=bootstrap,
             bc_steps=bc_steps,

@@ -24,6 +24,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from optiq.atomic_io import read_json, remove_outputs, remove_stale_temp_files, write_json, write_with
+from optiq.envs import pixel_mode
 from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles
 from optiq.records import RunRecord
@@ -165,7 +166,7 @@ def check_imitation_init(algo: str, init: str, config: dict[str, Any] | None = N
         return
     if algo != "ppo":
         raise OptiqError(f"--init {init} trains a PPO policy; {algo.upper()} is not supported (use --algo ppo)")
-    if config is not None and (config.get("obs") or {}).get("mode", "state") != "state":
+    if config is not None and pixel_mode(config):
         raise OptiqError(f"--init {init} works on state observations only (use --obs state)")
     given = sorted(name for name, value in unsupported.items() if value)
     if given:
@@ -268,8 +269,10 @@ def run_imitation(
     device: str = "auto",
     progress_bar: bool = True,
 ) -> dict[str, Any]:
-    """Stage 04 for ``--init airl|gail|dagger``: train from the stage-01 demos; return summary.json."""
-    check_imitation_init(algo, init, config)
+    """Stage 04 for ``--init airl|gail|dagger``: train from the stage-01 demos; return summary.json.
+
+    Called by :func:`optiq.rl.finetune.finetune`, which has run :func:`check_imitation_init`.
+    """
     if demos_path is None or not Path(demos_path).is_file():
         raise OptiqError(f"--init {init} needs the demos of stage 01 (run scripts/01_collect_demos.py first)")
     if init == "dagger":
