@@ -112,6 +112,33 @@ def bc_metrics(
     }
 
 
+def make_bc_trainer(
+    policy: Any,
+    settings: dict[str, Any],
+    rng: np.random.Generator,
+    device: Any,
+    logger: imit_logger.HierarchicalLogger,
+    demonstrations: Any = None,
+) -> bc.BC:
+    """imitation's BC on ``policy`` with an env's ``bc`` settings (batch size, learning rate, entropy and L2 weights).
+
+    Stage 02 and DAgger both train this way, so DAgger's updates are stage 02's.
+    """
+    return bc.BC(
+        observation_space=policy.observation_space,
+        action_space=policy.action_space,
+        rng=rng,
+        policy=policy,
+        demonstrations=demonstrations,
+        batch_size=settings["batch_size"],
+        optimizer_kwargs={"lr": settings["learning_rate"]},
+        ent_weight=settings["ent_weight"],
+        l2_weight=settings["l2_weight"],
+        device=device,
+        custom_logger=logger,
+    )
+
+
 def save_bc_checkpoint(setup: BCSetup, trainer: bc.BC, ckpt_dir: Path, epoch: int, algo: str) -> PolicyFiles:
     """Write model zip, statistics and optimiser state for ``epoch`` (each atomically)."""
     stem = f"epoch_{epoch:04d}"
@@ -177,18 +204,13 @@ def train_bc(
             f"only {len(setup.train)} training transitions, fewer than bc.batch_size={hp['batch_size']} "
             "(collect more demo episodes or lower bc.batch_size)"
         )
-    trainer = bc.BC(
-        observation_space=setup.trainable.observation_space,
-        action_space=setup.trainable.action_space,
-        rng=np.random.default_rng(seed),
-        policy=setup.trainable,
+    trainer = make_bc_trainer(
+        setup.trainable,
+        hp,
+        np.random.default_rng(seed),
+        setup.model.device,
+        imit_logger.configure(str(out_dir / "tb"), ["tensorboard"]),
         demonstrations=setup.train,
-        batch_size=hp["batch_size"],
-        optimizer_kwargs={"lr": hp["learning_rate"]},
-        ent_weight=hp["ent_weight"],
-        l2_weight=hp["l2_weight"],
-        device=setup.model.device,
-        custom_logger=imit_logger.configure(str(out_dir / "tb"), ["tensorboard"]),
     )
 
     checkpoints: list[dict[str, Any]] = []

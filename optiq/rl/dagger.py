@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from imitation.algorithms import bc
 from imitation.algorithms.dagger import DAggerTrainer, LinearBetaSchedule
 from imitation.data import rollout, serialize, types
 from imitation.util import logger as imit_logger
@@ -32,7 +31,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from optiq.algos import build_model, make_eval_venv
 from optiq.atomic_io import read_json, write_with
-from optiq.bc.train import fit_observation_statistics
+from optiq.bc.train import fit_observation_statistics, make_bc_trainer
 from optiq.demos.expert import expert_files
 from optiq.demos.storage import load_demos
 from optiq.envs import make_vec
@@ -127,22 +126,10 @@ def train_dagger(
         norm_path = write_with(run_dir / "vecnormalize.pkl", lambda p: vecnorm.save(str(p)))
         venv = vecnorm
     model = build_model(config, "ppo", venv, seed, device=device)
-    hp = config["bc"]
     logger = imit_logger.configure(str(run_dir / "tb"), ["tensorboard"])
     model.set_logger(logger)
     rng = np.random.default_rng(seed)
-    bc_trainer = bc.BC(
-        observation_space=venv.observation_space,
-        action_space=venv.action_space,
-        rng=rng,
-        policy=model.policy,
-        batch_size=hp["batch_size"],
-        optimizer_kwargs={"lr": hp["learning_rate"]},
-        ent_weight=hp["ent_weight"],
-        l2_weight=hp["l2_weight"],
-        device=model.device,
-        custom_logger=logger,
-    )
+    bc_trainer = make_bc_trainer(model.policy, config["bc"], rng, model.device, logger)
     scratch = run_dir / "dagger"
     _seed_round_zero(scratch, trajectories, vecnorm)
     trainer = DAggerTrainer(
