@@ -66,3 +66,16 @@ def test_efficiency_curve_handles_unequal_lengths():
     x, mid, low, high = efficiency_curve(curves, [0, 500, 1000], reps=100)
     assert mid[-1] == pytest.approx(1000)  # only the long curve reaches 1000 steps
     assert np.all(low <= mid + 1e-9) and np.all(mid <= high + 1e-9)
+
+
+def test_a_seed_fixes_the_rliable_intervals_whatever_the_global_rng_state():
+    scores, other = [1000.0, 1200.0, 1500.0, 1700.0, 900.0], [800.0, 1300.0, 700.0]
+    np.random.seed(1)
+    first = iqm_and_mean(scores), probability_of_improvement(scores, other)
+    np.random.seed(2)
+    np.random.random(17)
+    second = iqm_and_mean(scores), probability_of_improvement(scores, other)
+    assert first == second
+    state = np.random.get_state()
+    iqm_and_mean(scores)
+    assert np.array_equal(np.random.get_state()[1], state[1])  # the caller's global RNG is left as it was

@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +52,20 @@ def _rliable() -> tuple[Any, Any]:
     return rly, require("rliable.metrics", "confidence intervals (06_compare)")
 
 
-def _rng(seed: int) -> np.random.RandomState:
-    return np.random.RandomState(seed)
+@contextmanager
+def _rliable_seed(seed: int) -> Iterator[np.random.RandomState]:
+    """A ``random_state`` for rliable, with NumPy's global RNG seeded for the call and restored after.
+
+    rliable's stratified bootstraps draw their resampling indices from the global RNG
+    (``np.random.choice``); their ``random_state`` only seeds arch's generator, which they do
+    not use. Without this, the same scores gave different CIs from run to run.
+    """
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield np.random.RandomState(seed)
+    finally:
+        np.random.set_state(state)
 
 
 def iqm_and_mean(scores: Sequence[float], reps: int = DEFAULT_REPS, seed: int = 0) -> dict[str, Estimate]:
@@ -63,9 +76,9 @@ def iqm_and_mean(scores: Sequence[float], reps: int = DEFAULT_REPS, seed: int = 
     def aggregate(x: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _rliable_seed(seed) as random_state:
         warnings.filterwarnings("ignore", category=FutureWarning)
-        points, intervals = rly.get_interval_estimates({"m": matrix}, aggregate, reps=reps, random_state=_rng(seed))
+        points, intervals = rly.get_interval_estimates({"m": matrix}, aggregate, reps=reps, random_state=random_state)
     point, ci = points["m"], intervals["m"]
     return {
         "iqm": Estimate(float(point[0]), float(ci[0, 0]), float(ci[1, 0])),
@@ -79,13 +92,13 @@ def probability_of_improvement(
     """P(a random run of X scores higher than a random run of Y), ties count half (rliable)."""
     rly, metrics = _rliable()
     pair = [np.asarray(x, dtype=float).reshape(-1, 1), np.asarray(y, dtype=float).reshape(-1, 1)]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _rliable_seed(seed) as random_state:
         warnings.filterwarnings("ignore", category=FutureWarning)
         points, intervals = rly.get_interval_estimates(
             {"xy": pair},
             lambda a, b: np.array([metrics.probability_of_improvement(a, b)]),
             reps=reps,
-            random_state=_rng(seed),
+            random_state=random_state,
         )
     return Estimate(float(points["xy"][0]), float(intervals["xy"][0, 0]), float(intervals["xy"][1, 0]))
 
