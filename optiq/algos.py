@@ -57,12 +57,20 @@ def make_training_venv(
     seed: int,
     norm_stats_path: str | Path | None = None,
 ) -> VecEnv:
-    """The vec-env RL trains on: n_envs Monitor-wrapped envs, VecNormalize if configured."""
+    """The vec-env RL trains on: n_envs Monitor-wrapped envs, VecNormalize if configured.
+
+    Observation statistics given by ``norm_stats_path`` (a BC start's, a checkpoint's) are
+    applied even where ``normalize`` is off: the policy was trained on normalised inputs
+    (BC always normalises observations, see optiq/bc/train.py). Rewards are normalised only
+    with ``normalize`` on.
+    """
     settings = algo_settings(config, algo)
     venv = make_task_vec(config, settings["n_envs"], seed)
-    if settings["normalize"]:
+    if settings["normalize"] or norm_stats_path is not None:
         gamma = float(settings["hyperparams"].get("gamma", 0.99))
-        venv = wrap_normalize(venv, training=True, gamma=gamma, stats_path=norm_stats_path)
+        venv = wrap_normalize(
+            venv, training=True, gamma=gamma, stats_path=norm_stats_path, norm_reward=bool(settings["normalize"])
+        )
     return venv
 
 
@@ -72,15 +80,19 @@ def make_eval_venv(
     seed: int,
     norm_stats_path: str | Path | None = None,
     n_envs: int = 1,
+    normalize: bool | None = None,
 ) -> VecEnv:
     """A vec-env for evaluation: frozen observation statistics and raw rewards.
 
     Without ``norm_stats_path`` the statistics start empty; during training they are
-    copied from the training env before each evaluation.
+    copied from the training env before each evaluation. ``normalize`` (default: the
+    algorithm's setting, or on when statistics are given) says whether to normalise at all.
     """
     settings = algo_settings(config, algo)
     venv = make_task_vec(config, n_envs, seed)
-    if settings["normalize"]:
+    if normalize is None:
+        normalize = bool(settings["normalize"]) or norm_stats_path is not None
+    if normalize:
         venv = wrap_normalize(venv, training=False, stats_path=norm_stats_path, norm_reward=False)
     return venv
 

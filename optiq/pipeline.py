@@ -309,16 +309,17 @@ def _print_summary(summary: dict[str, Any], paths: RunPaths, timings: dict[str, 
     table = Table(
         title=f"{summary['env_id']} ({summary['algo'].upper()}): expert return {summary['expert_return']:,.0f}"
     )
-    for column in ("method", "n", "final return (IQM)", "normalised", "steps to 90 % expert", "speedup"):
+    for column in ("method", "n", "final return", "normalised", "steps to 90 % expert", "speedup"):
         table.add_column(column)
     for row in summary["rows"]:
+        aggregate = "IQM" if row["aggregate"] == "iqm" else "mean"  # IQM of <= 3 seeds is their mean
         steps = row.get("steps_to_threshold")
         bound = ">= " if row.get("steps_is_lower_bound") else ""
         table.add_row(
             row["method"],
             str(row["n"]),
-            f"{row['final_return_iqm']:,.1f}",
-            f"{row['normalized_iqm']:.2f}",
+            f"{aggregate} {row['final_return']:,.1f}",
+            f"{row['normalized']:.2f}",
             "" if steps is None else f"{bound}{steps:,.0f}",
             summary["speedup"]["text"] if row["method"] == "bc_rl" else "",
         )

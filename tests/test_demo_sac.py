@@ -42,3 +42,66 @@ def test_critic_warmup_keeps_the_actor():
     assert all(th.equal(actor_before[k], v) for k, v in model.actor.state_dict().items())
     assert th.equal(log_ent_before, model.log_ent_coef.detach())
     assert any(not th.equal(critic_before[k], v) for k, v in model.critic.state_dict().items())
+
+
+def test_demo_batches_depend_on_the_run_seed():
+    def first_demo_batch(seed):
+        model = DemoSAC("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), **{**KWARGS, "seed": seed})
+        model.set_demonstrations(synthetic_trajectories(n=2, length=40))
+        return model.replay_buffer.sample(16).observations
+
+    assert th.equal(first_demo_batch(1), first_demo_batch(1))
+    assert not th.equal(first_demo_batch(1), first_demo_batch(2))
+
+
+def test_truncated_demo_episodes_are_not_done():
+    from imitation.data import types
+
+    rng = np.random.default_rng(0)
+    episodes = [
+        types.TrajectoryWithRew(
+            obs=rng.normal(size=(6, 11)).astype(np.float32),
+            acts=rng.uniform(-1, 1, size=(5, 3)).astype(np.float32),
+            infos=None,
+            terminal=terminal,
+            rews=np.ones(5, dtype=np.float32),
+        )
+        for terminal in (False, True)
+    ]
+    model = DemoSAC("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), **KWARGS)
+    model.set_demonstrations(episodes)
+    np.testing.assert_array_equal(model.replay_buffer.demo["dones"], [0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+
+
+def test_entropy_coefficient_starts_where_configured_and_waits_for_the_warmup():
+    model = DemoSAC(
+        "MlpPolicy", make_vec("Hopper-v5", 1, seed=0), critic_warmup_steps=150, ent_coef="auto_0.01", **KWARGS
+    )
+    model.set_demonstrations(synthetic_trajectories(n=2, length=40))
+    model.learn(100)
+    assert float(th.exp(model.log_ent_coef)) == pytest.approx(0.01)
+    model.learn(100, reset_num_timesteps=False)
+    assert float(th.exp(model.log_ent_coef)) != pytest.approx(0.01)  # learns after the warm-up
+
+
+def _filtered_bc_loss_when(prefer_demos: bool) -> float:
+    model = DemoSAC("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), bc_coeff=100.0, **KWARGS)
+    model.set_demonstrations(synthetic_trajectories(n=2, length=40))
+    demo = model.replay_buffer.sample_demos(64)
+    original = model.critic.forward
+
+    def critic(obs, actions):
+        # Q = 100 -+ |a - demo action|^2 on demo states: the sign decides which action the critic prefers
+        distance = ((actions - demo.actions[: len(actions)]) ** 2).sum(dim=1, keepdim=True)
+        q = 100.0 - distance if prefer_demos else 100.0 + distance
+        return q, q
+
+    model.critic.forward = critic
+    loss = model.filtered_bc_loss(demo)
+    model.critic.forward = original
+    return float(loss)
+
+
+def test_q_filtered_bc_switches_off_where_the_critic_prefers_the_actor():
+    assert _filtered_bc_loss_when(prefer_demos=False) == 0.0
+    assert _filtered_bc_loss_when(prefer_demos=True) > 0.0

@@ -74,3 +74,40 @@ def test_split_holds_out_whole_episodes(synthetic_demos):
     assert len(train) == 3 and len(val) == 1
     assert not any(any(v is t for t in train) for v in val)
     assert split_episodes(synthetic_demos[:1], 0.5, seed=0)[1] == []
+
+
+def test_time_limit_cuts_are_recorded_as_truncated_not_terminal():
+    """imitation's rollout marks every finished episode terminal; collection must undo that for time-limit cuts."""
+    from imitation.data import rollout
+    from imitation.data.wrappers import RolloutInfoWrapper
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from optiq.demos.collect import mark_truncation
+
+    venv = make_vec_env(
+        "Hopper-v5", n_envs=1, seed=0, env_kwargs={"max_episode_steps": 5}, wrapper_class=RolloutInfoWrapper
+    )
+    standing = rollout.generate_trajectories(
+        lambda obs, state, start: (np.zeros((len(obs), 3)), None),
+        venv,
+        rollout.make_sample_until(min_episodes=2),
+        rng=np.random.default_rng(0),
+    )
+    assert all(t.terminal for t in standing)  # imitation's own flag: the defect
+    assert [len(t.acts) for t in standing[:2]] == [5, 5]
+    assert not any(mark_truncation(t).terminal for t in standing)
+
+
+def test_layout_1_files_get_their_time_limit_cuts_repaired(tmp_path, synthetic_demos):
+    path = save_demos(tmp_path / "demos.npz", synthetic_demos)  # all of one length
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files if k != "layout"}
+    arrays["terminal"][:] = True  # what layout 1 stored for every episode
+    old = tmp_path / "old.npz"
+    np.savez_compressed(old, **arrays)
+    length = int(arrays["lengths"][0])
+    assert all(t.terminal for t in load_demos(old))
+    assert not any(t.terminal for t in load_demos(old, time_limit=length))
+    assert all(t.terminal for t in load_demos(old, time_limit=length + 1))
+    # files written now keep their flags whatever the time limit
+    assert [t.terminal for t in load_demos(path, time_limit=length)] == [t.terminal for t in synthetic_demos]

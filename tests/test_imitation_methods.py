@@ -81,7 +81,7 @@ def test_airl_run_has_finetune_artefacts_and_is_compared(pipeline_with_airl):
     assert by_method["airl"]["return_at_100pct"] is not None
     report = (root / "06_compare" / "results.md").read_text()
     assert "| AIRL | 1 seed |" in report and "| RL from scratch | 1 seed |" in report
-    assert "Other methods, final return (IQM): AIRL" in report  # the extra verdict sentence
+    assert "Other methods, final return: AIRL" in report  # the extra verdict sentence
     assert read_json(root / "06_compare" / "results.json")["methods"] == ["bc", "bc_rl", "scratch", "airl"]
     assert rerun_stdout.count("skip ") == 6, rerun_stdout  # the finished AIRL run and comparison are reused
 

@@ -1,8 +1,14 @@
 """Let imitation's BC train a SAC actor.
 
 imitation's BC calls ``policy.evaluate_actions(obs, acts)``, which SAC's policy lacks.
-This thin module exposes the actor's squashed-Gaussian log-likelihood under that name,
-so BC trains the very actor SAC will fine-tune.
+This thin module exposes a likelihood of the actor under that name, so BC trains the very
+actor SAC will fine-tune.
+
+The likelihood is a Gaussian in action space centred on the actor's deterministic action
+``tanh(mean)`` with the actor's std, not SAC's own squashed-Gaussian density: demonstrators
+like a PPO expert clip their actions, so a third of Hopper's demo actions sit exactly at
++-1, where the squashed density needs ``atanh(+-1)`` (infinite; clamped, it still pulled the
+pre-tanh means to +-3.8 and left BC far from the demos: action MSE 0.028 vs 0.0002 for PPO).
 """
 
 from __future__ import annotations
@@ -26,14 +32,14 @@ class SACActorForBC(nn.Module):
     def device(self) -> th.device:
         return self.sac_policy.device
 
-    def evaluate_actions(self, obs: th.Tensor, actions: th.Tensor) -> tuple[None, th.Tensor, None]:
-        # SAC acts in [-1, 1] (tanh), so demo actions are scaled and kept off the asymptotes.
+    def evaluate_actions(self, obs: th.Tensor, actions: th.Tensor) -> tuple[None, th.Tensor, th.Tensor]:
+        # SAC acts in [-1, 1] (tanh): demo actions are scaled to it.
         low = th.as_tensor(self.action_space.low, device=actions.device, dtype=actions.dtype)
         high = th.as_tensor(self.action_space.high, device=actions.device, dtype=actions.dtype)
-        scaled = (2.0 * (actions - low) / (high - low) - 1.0).clamp(-0.999, 0.999)
-        mean_actions, log_std, kwargs = self.actor.get_action_dist_params(obs)
-        distribution = self.actor.action_dist.proba_distribution(mean_actions, log_std, **kwargs)
-        return None, distribution.log_prob(scaled), None
+        scaled = (2.0 * (actions - low) / (high - low) - 1.0).clamp(-1.0, 1.0)
+        mean_actions, log_std, _ = self.actor.get_action_dist_params(obs)
+        distribution = th.distributions.Normal(th.tanh(mean_actions), log_std.exp())
+        return None, distribution.log_prob(scaled).sum(dim=-1), distribution.entropy().sum(dim=-1)
 
     def mean_action(self, obs: th.Tensor) -> th.Tensor:
         """Deterministic action in env units (for the action-MSE metric)."""

@@ -31,7 +31,7 @@ from optiq.algos import algo_settings, build_model
 from optiq.atomic_io import read_json, remove_stale_temp_files, write_json, write_text, write_with
 from optiq.bc.sac_actor import SACActorForBC
 from optiq.demos.storage import DEMOS_FILE, load_demos, split_episodes
-from optiq.envs import make_task_vec
+from optiq.envs import make_task_vec, pixel_mode
 from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles
 from optiq.records import RunRecord
@@ -80,7 +80,10 @@ def build_bc_setup(config: dict[str, Any], algo: str, demos_path: Path, seed: in
     train_eps, val_eps = split_episodes(episodes, config["bc"]["val_fraction"], seed)
     train, val = rollout.flatten_trajectories(train_eps), rollout.flatten_trajectories(val_eps or train_eps)
     vecnorm = None
-    if settings["normalize"]:
+    # Observations are always normalised for BC (except camera frames): SAC's actor cloned on
+    # raw Hopper observations reached action MSE 0.023 and return 563, on normalised ones 0.0027
+    # and 1,144 (the demonstrator's 1,186). Fine-tuning from BC keeps these statistics.
+    if not pixel_mode(config):
         gamma = float(settings["hyperparams"].get("gamma", 0.99))
         vecnorm = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=gamma)
         fit_observation_statistics(vecnorm, train.obs)

@@ -20,9 +20,19 @@ def return_at(curve: Curve, timesteps: float) -> float | None:
     return float(np.interp(timesteps, xs, ys))
 
 
-def steps_to_threshold(curve: Curve, threshold: float) -> float | None:
-    """Env steps of the first evaluation whose mean return reaches ``threshold``; None if never."""
-    for row in curve:
-        if row["return_mean"] >= threshold:
+SUSTAIN = 2  # evaluations in a row at/above the threshold that count as "reached"
+
+
+def steps_to_threshold(curve: Curve, threshold: float, sustain: int = SUSTAIN) -> float | None:
+    """Env steps of the first evaluation that reaches ``threshold`` and stays there; None if never.
+
+    "Reached" means the mean return is at or above ``threshold`` at this evaluation *and* the
+    next ``sustain - 1`` ones (default: two consecutive evaluations), so one lucky evaluation
+    of a few noisy episodes does not count. The last evaluations of a curve count if they are
+    at or above up to its end (the last one on its own).
+    """
+    returns = [row["return_mean"] for row in curve]
+    for i, row in enumerate(curve):
+        if all(r >= threshold for r in returns[i : i + sustain]):
             return float(row["timesteps"])
     return None

@@ -24,12 +24,16 @@ import numpy as np
 from optiq.atomic_io import atomic_path, read_json, write_json, write_text
 from optiq.compare.metrics import return_at
 from optiq.compare.statistics import (
+    ALPHA,
+    IQM_MIN_N,
     Estimate,
     SpeedupEstimate,
+    aggregate_name,
     efficiency_curve,
     iqm_and_mean,
     normalized,
     probability_of_improvement,
+    separation_chance,
     speedup_ci,
     steps_to_threshold_ci,
 )
@@ -142,8 +146,8 @@ def random_policy_return(env_id: str, n_episodes: int = 10, seed: int = 0) -> fl
     return float(np.mean(returns))
 
 
-def _est(e: Estimate | None) -> dict[str, float | None]:
-    return e.to_json() if e is not None else {"value": None, "ci_low": None, "ci_high": None}
+def _est(e: Estimate | None) -> dict[str, Any]:
+    return e.to_json() if e is not None else {"value": None, "ci_low": None, "ci_high": None, "interval": None}
 
 
 def compare(
@@ -211,6 +215,7 @@ def compare(
             steps_to_threshold=steps.estimate.value,
             steps_ci_low=steps.estimate.low,
             steps_ci_high=steps.estimate.high,
+            steps_interval=steps.estimate.interval,
             seeds_reached=steps.reached,
             steps_is_lower_bound=steps.lower_bound,
         )
@@ -220,7 +225,7 @@ def compare(
             row["unlearning_ratio_mean"] = float(np.mean(present)) if present else None
         rows.append(row)
 
-    speedup = SpeedupEstimate(None, False)
+    speedup = SpeedupEstimate()
     improvement = None
     scratch_runs = methods.get("scratch")
     if scratch_runs is not None and scratch_runs.curves:
@@ -232,12 +237,14 @@ def compare(
             runs = methods[row["method"]]
             if row["method"] == "bc_rl":
                 speedup = speedup_ci(list(runs.curves.values()), list(scratch_runs.curves.values()), threshold, budget)
+                # speedup_vs_scratch is None where there is no number: "at_start" or "unknown" (speedup_bound).
                 row.update(
-                    speedup_vs_scratch=speedup.estimate.value
-                    if speedup.estimate
-                    else (np.inf if speedup.infinite else None),
+                    speedup_vs_scratch=speedup.estimate.value if speedup.estimate else None,
                     speedup_ci_low=speedup.estimate.low if speedup.estimate else None,
                     speedup_ci_high=speedup.estimate.high if speedup.estimate else None,
+                    speedup_interval=speedup.estimate.interval if speedup.estimate else None,
+                    speedup_bound=speedup.bound,
+                    speedup_at_start_seeds=speedup.at_start,
                     speedup_is_lower_bound=speedup.lower_bound,
                 )
             estimate = probability_of_improvement(list(runs.final_returns.values()), scratch_finals)
@@ -247,6 +254,7 @@ def compare(
                 prob_improvement_vs_scratch=estimate.value,
                 prob_improvement_ci_low=estimate.low,
                 prob_improvement_ci_high=estimate.high,
+                prob_improvement_interval=estimate.interval,
             )
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -270,7 +278,7 @@ def compare(
         "budget": budget,
         "methods": list(requested),
         "verdict": verdict,
-        "speedup": {"text": speedup.text(), "lower_bound": speedup.lower_bound, **_est(speedup.estimate)},
+        "speedup": speedup.to_json(),
         "probability_of_improvement": _est(improvement),
         "rows": rows,
         "unlearning": {
@@ -312,11 +320,25 @@ def _return_at(curve: list[dict[str, float]], timesteps: float, hold_final: bool
 def _row(
     name: str, n: int, finals: list[float], stats: dict[str, Estimate], random_return: float, expert_return: float
 ) -> dict[str, Any]:
+    """One method's row. ``final_return``/``normalized`` (with ``_ci_low``/``_ci_high``/``_interval``) are
+    what the table and the verdict quote: the IQM, or the mean for n <= 3 (``aggregate`` says which).
+    The ``*_iqm`` and ``*_mean`` keys stay for readers of older results."""
     norm = normalized(finals, random_return, expert_return)
     norm_stats = iqm_and_mean(norm)
+    aggregate = aggregate_name(n)
+    reported, norm_reported = stats[aggregate], norm_stats[aggregate]
     return {
         "method": name,
         "n": n,
+        "aggregate": aggregate,
+        "final_return": reported.value,
+        "final_return_ci_low": reported.low,
+        "final_return_ci_high": reported.high,
+        "final_return_interval": reported.interval,
+        "normalized": norm_reported.value,
+        "normalized_ci_low": norm_reported.low,
+        "normalized_ci_high": norm_reported.high,
+        "normalized_interval": norm_reported.interval,
         "final_return_mean": stats["mean"].value,
         "final_return_mean_ci_low": stats["mean"].low,
         "final_return_mean_ci_high": stats["mean"].high,
@@ -352,13 +374,35 @@ def _count(row: dict[str, Any]) -> str:
     return f"{row['n']} {unit}{'s' if row['n'] != 1 else ''}"
 
 
-def _ci(row: dict[str, Any], key: str, digits: int = 1) -> str:
-    value, low, high = row.get(key), row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+AGGREGATE_TITLES = {"iqm": "IQM", "mean": "mean"}
+
+
+def _estimate(row: dict[str, Any], key: str, interval_key: str | None = None) -> Estimate | None:
+    """The row's ``key`` with its interval (``<key>_ci_low``/``_ci_high``, kind in ``<key>_interval``)."""
+    value = row.get(key)
     if value is None:
+        return None
+    low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+    interval = row.get(interval_key or f"{key}_interval") or "ci95"
+    if low is None or high is None:
+        low, high, interval = value, value, "none"
+    return Estimate(value, low, high, interval, row.get("n"))
+
+
+def _ci(row: dict[str, Any], key: str, digits: int = 1) -> str:
+    est = _estimate(row, key, "prob_improvement_interval" if key == "prob_improvement_vs_scratch" else None)
+    return "n/a" if est is None else est.text(digits)
+
+
+def _quote(row: dict[str, Any], digits: int = 0, key: str = "final_return") -> str:
+    """The reported aggregate as the table shows it: "IQM 1,234 [1,100, 1,300]", "mean 1,234 [min .., max ..]",
+    or the one value."""
+    est = _estimate(row, key)
+    if est is None:
         return "n/a"
-    if low is None or high is None or low == high:
-        return _fmt(value, digits)
-    return f"{_fmt(value, digits)} [{_fmt(low, digits)}, {_fmt(high, digits)}]"
+    if est.interval == "none":
+        return est.text(digits)
+    return f"{AGGREGATE_TITLES[row.get('aggregate', 'iqm')]} {est.text(digits)}"
 
 
 def demonstrator(demos_meta: dict[str, Any]) -> str:
@@ -381,52 +425,123 @@ def make_verdict(
     budget: float,
     reference: str = "expert",
 ) -> str:
-    """The answer in one sentence (BC -> RL vs scratch: better or worse, by how much, how sure),
-    then one about the other methods, if any were compared."""
+    """The answer, worded by the numbers; then a sentence about the other methods, if any were compared.
+
+    * The regime (when BC only was evaluated): BC's reported return is at or above
+      ``THRESHOLD_FRACTION`` of the demonstrator's ("BC alone already matches the <reference>
+      (X % of its return)") or below it ("BC is below the <reference> (X % ...)").
+    * BC -> RL against scratch, and against BC alone, quoting the aggregate and interval the
+      table shows (IQM, or the mean for n <= 3). The rule: one is "better"/"worse" only when
+      the two intervals do not overlap; otherwise the difference is "not resolved ... within
+      noise at <n> seeds". Intervals are 95 % CIs, or [min, max] of 2-3 seeds: disjoint ranges
+      mean every run of one beat every run of the other, which with no real difference
+      happens by chance 1 / C(n_a + n_b, n_a) of the time (1 in 6 for 2 vs 2 seeds), so with
+      a range it also takes that chance <= ``ALPHA`` (5 %, e.g. 3 vs 3 seeds). One value has no
+      interval, so it is never resolved.
+    * The speedup with its bound ("<=", ">=", "at start", "not bounded") and P(BC->RL > scratch).
+    """
     by_method = {row["method"]: row for row in rows}
     bc_rl, scratch, bc = by_method.get("bc_rl"), by_method.get("scratch"), by_method.get("bc_only")
     others = _others_sentence(rows, budget)
+    regime = _regime(bc, expert_return, reference) + ". " if bc else ""
     if not bc_rl or not scratch:
-        return "Not enough runs for a verdict: both BC->RL and RL from scratch are needed." + others
-    gain = bc_rl["final_return_iqm"] - scratch["final_return_iqm"]
-    seeds = f"{bc_rl['n']} seed{'s' if bc_rl['n'] > 1 else ''}"
+        return regime + "Not enough runs for a verdict: both BC->RL and RL from scratch are needed." + others
+    seeds = (
+        _count(bc_rl) + " each"
+        if bc_rl["n"] == scratch["n"]
+        else f"{_count(bc_rl)} BC -> RL, {_count(scratch)} scratch"
+    )
     text = (
-        f"On {config['env_id']} with {algo.upper()} and {int(budget):,} env steps ({seeds}), imitation pre-training "
-        f"made RL {'better' if gain > 0 else 'worse'}: final return (IQM) {bc_rl['final_return_iqm']:,.0f} vs "
-        f"{scratch['final_return_iqm']:,.0f} from scratch"
+        f"On {config['env_id']} with {algo.upper()} and {int(budget):,} env steps ({seeds}): {regime}"
+        f"BC -> RL vs RL from scratch, final return {_quote(bc_rl)} vs {_quote(scratch)}: "
+        f"{_difference(bc_rl, scratch, 'RL from scratch')}"
     )
     if bc:
-        text += f" (BC alone {bc['final_return_mean']:,.0f}, {reference} {expert_return:,.0f})"
-    text += f"; speedup to 90 % of expert return {speedup.text()}"
+        text += f"; vs BC alone ({_quote(bc)} over {_count(bc)}): {_difference(bc_rl, bc, 'BC alone')}"
+    text += f"; speedup to 90 % of {reference} return {speedup.text()}"
     if improvement is not None:
-        text += f"; P(BC->RL > scratch) = {improvement.value:.2f}"
-    if bc_rl["n"] < 3:
-        text += "; fewer than 3 seeds, so treat the intervals as indicative"
+        text += f"; P(BC->RL > scratch) = {improvement.text(2)}"
+    fewest = min(bc_rl["n"], scratch["n"])
+    if fewest == 1:
+        text += "; with 1 seed there is no interval"
+    elif fewest < IQM_MIN_N:
+        text += f"; with {fewest} seeds the intervals are the [min, max] of the seeds, not 95 % CIs"
     return text + "." + others
 
 
+def _regime(bc: dict[str, Any], expert_return: float, reference: str) -> str:
+    """'BC alone already matches the <reference> (X % of its return R)' or 'BC is below the <reference> (...)'."""
+    if expert_return > 0:
+        matches = bc["final_return"] >= THRESHOLD_FRACTION * expert_return
+        share = f"{100 * bc['final_return'] / expert_return:.0f} % of its return {expert_return:,.0f}"
+    else:  # a share of a negative return means nothing: the normalised score (0 random, 1 demonstrator)
+        matches = bc["normalized"] >= THRESHOLD_FRACTION
+        share = f"normalised score {bc['normalized']:.2f}"
+    if matches:
+        return f"BC alone already matches the {reference} ({share})"
+    return f"BC is below the {reference} ({share})"
+
+
+def _difference(a: dict[str, Any], b: dict[str, Any], b_title: str) -> str:
+    """How ``a`` (BC -> RL) compares with ``b`` by the non-overlap rule of :func:`make_verdict`."""
+    ea, eb = _estimate(a, "final_return"), _estimate(b, "final_return")
+    if ea is None or eb is None:
+        return "not resolved (no number)"
+    single = [row for row, est in ((a, ea), (b, eb)) if est.interval == "none"]
+    if single:
+        return f"not resolved with {_count(single[0])} (no interval)"
+    same_size = (a["n"], a["method"] == "bc_only") == (b["n"], b["method"] == "bc_only")
+    sizes = _count(a) if same_size else f"{_count(a)} and {_count(b)}"
+    if ea.low <= eb.high and ea.high >= eb.low:
+        return f"not resolved, the intervals overlap (within noise at {sizes})"
+    above = ea.low > eb.high
+    chance = separation_chance(a["n"], b["n"])
+    if "range" in (ea.interval, eb.interval) and chance > ALPHA:
+        return (
+            f"not resolved at {sizes}: every BC -> RL run is {'above' if above else 'below'} every {b_title} one, "
+            f"but with this few that happens by chance 1 time in {round(1 / chance)}"
+        )
+    return f"BC -> RL is {'better' if above else 'worse'} than {b_title} (the intervals do not overlap)"
+
+
 def _others_sentence(rows: list[dict[str, Any]], budget: float) -> str:
-    """' Other methods, final return (IQM): AIRL 1,234 (P(> scratch) = 0.50), ...; best: X.' or ''."""
+    """' Other methods, final return: AIRL IQM 1,234 [..] (P(> scratch) = 0.50 [..]), ...' or ''."""
     others = [row for row in rows if row["method"] in EXTRA_METHODS]
     if not others:
         return ""
     parts = []
     for row in others:
-        part = f"{METHOD_TITLES[row['method']]} {row['final_return_iqm']:,.0f}"
+        part = f"{METHOD_TITLES[row['method']]} {_quote(row)}"
         if row.get("env_steps") is not None and row["env_steps"] < 0.9 * budget:
             part += f" after {row['env_steps']:,.0f} env steps"
         if row.get("prob_improvement_vs_scratch") is not None:
-            part += f" (P(> scratch) = {row['prob_improvement_vs_scratch']:.2f})"
+            part += f" (P(> scratch) = {_ci(row, 'prob_improvement_vs_scratch', 2)})"
         parts.append(part)
-    best = max(others, key=lambda row: row["final_return_iqm"])
-    text = f" Other methods, final return (IQM): {', '.join(parts)}"
-    return text + (f"; best of them: {METHOD_TITLES[best['method']]}." if len(others) > 1 else ".")
+    best = max(others, key=lambda row: row["final_return"])
+    text = f" Other methods, final return: {', '.join(parts)}"
+    return text + (f"; highest point estimate: {METHOD_TITLES[best['method']]}." if len(others) > 1 else ".")
+
+
+NORMALIZED_CAPTION = "Normalised IQM with 95 % CI (mean with [min, max] where 3 seeds or fewer)"
+TABLE_NOTE = (
+    "Final return: IQM (interquartile mean) over seeds (BC only: over evaluation episodes); with 3 values or "
+    "fewer the IQM trims nothing and is the mean, so those rows say mean. [a, b]: 95 % stratified-bootstrap CI "
+    "(rliable); [min a, max b]: with 2 or 3 values a percentile bootstrap can only return the smallest and largest, "
+    "so the interval is shown as that range; one value: no interval. Normalised: the same aggregate, 0 = random "
+    "policy, 1 = expert. Steps to 90 % expert: reached = two consecutive evaluations at or above the threshold (the "
+    "last evaluation counts on its own), at the first of them; a seed that never got there counts as the whole "
+    "budget and makes the number a lower bound ('>='). Speedup: scratch's steps / BC -> RL's steps; '>=' when "
+    "scratch missed the threshold on some seed, '<=' when BC -> RL did, not bounded when both did, 'at start' when "
+    "BC -> RL was already there at step 0 on some seed (no finite ratio). Unlearning ratio: worst evaluation return "
+    "in the first 20 % of fine-tuning / return at step 0 (1 = nothing forgotten)."
+)
 
 
 def render_table(rows: list[dict[str, Any]], speedup: SpeedupEstimate) -> str:
     lines = [
-        "| method | n | final return IQM [95 % CI] | mean ± std | normalised IQM | at 25 % | at 50 % | at 100 % "
-        "| steps to 90 % expert [CI] | speedup vs scratch [CI] | P(better than scratch) | unlearning ratio |",
+        "| method | n | final return [interval] | mean ± std | normalised (same aggregate) | at 25 % | at 50 % "
+        "| at 100 % | steps to 90 % expert [interval] | speedup vs scratch [interval] | P(better than scratch) "
+        "| unlearning ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -436,29 +551,21 @@ def render_table(rows: list[dict[str, Any]], speedup: SpeedupEstimate) -> str:
             steps = "n/a"
         else:
             bound = ">= " if row["steps_is_lower_bound"] else ""
-            interval = f"[{_fmt(row['steps_ci_low'], 0)}, {_fmt(row['steps_ci_high'], 0)}]"
-            steps = (
-                f"{bound}{_fmt(row['steps_to_threshold'], 0)} {interval} ({row['seeds_reached']}/{row['n']} reached)"
-            )
+            interval = row.get("steps_interval") or "ci95"
+            est = Estimate(row["steps_to_threshold"], row["steps_ci_low"], row["steps_ci_high"], interval, row["n"])
+            steps = f"{bound}{est.text(0)} ({row['seeds_reached']}/{row['n']} reached)"
         is_bc_rl = row["method"] == "bc_rl"
         has_p = row.get("prob_improvement_vs_scratch") is not None
         lines.append(
             f"| {METHOD_TITLES[row['method']]} | {_count(row)} "
-            f"| {_ci(row, 'final_return_iqm')} | {_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])} "
-            f"| {_ci(row, 'normalized_iqm', 2)} | {_fmt(row.get('return_at_25pct'))} "
+            f"| {_quote(row, 1)} | {_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])} "
+            f"| {_ci(row, 'normalized', 2)} | {_fmt(row.get('return_at_25pct'))} "
             f"| {_fmt(row.get('return_at_50pct'))} "
             f"| {_fmt(row.get('return_at_100pct'))} | {steps} | {speedup.text() if is_bc_rl else ''} "
             f"| {_ci(row, 'prob_improvement_vs_scratch', 2) if has_p else ''} "
             f"| {_fmt(row.get('unlearning_ratio_mean'), 2) if is_bc_rl else ''} |"
         )
-    lines += [
-        "",
-        "IQM: interquartile mean over seeds (BC only: over evaluation episodes), 95 % stratified-bootstrap CIs "
-        "(rliable). Normalised: 0 = random policy, 1 = expert. Steps to 90 % expert: first evaluation at or above "
-        "the threshold; a seed that never got there counts as the whole budget and makes the number a lower bound "
-        "('>='). Speedup: scratch's steps / BC -> RL's steps. Unlearning ratio: worst evaluation return in the first "
-        "20 % of fine-tuning / return at step 0 (1 = nothing forgotten).",
-    ]
+    lines += ["", TABLE_NOTE]
     present = {row["method"] for row in rows}
     if present & {"airl", "gail"}:
         lines[-1] += (
@@ -511,7 +618,8 @@ def render_report_md(
         "",
         f"Expert ({summary.get('demonstrator', 'expert')}) return {summary['expert_return']:,.1f}, "
         f"random policy {summary['random_return']:,.1f}, "
-        f"threshold (90 % of expert) {summary['threshold']:,.1f}, budget {int(summary['budget']):,} env steps.",
+        f"threshold (90 % of expert) {summary['threshold']:,.1f}, reached = two consecutive evaluations at or "
+        f"above, budget {int(summary['budget']):,} env steps.",
         "",
         "## Results",
         "",
@@ -522,7 +630,7 @@ def render_report_md(
     ]
     for key, caption in (
         ("learning_curves", "Return vs env steps"),
-        ("normalized_curves", "Normalised IQM with 95 % CI"),
+        ("normalized_curves", NORMALIZED_CAPTION),
     ):
         if figures.get(key):
             lines += [f"![{caption}]({figures[key].name})", ""]
@@ -580,12 +688,13 @@ th {{ background: #f4f4f4; }} img {{ max-width: 100%; }} .note {{ color: #555; f
 <p class="verdict"><strong>Verdict.</strong> {html.escape(summary["verdict"])}</p>
 <p>Expert ({html.escape(summary.get("demonstrator", "expert"))}) return {summary["expert_return"]:,.1f},
 random policy {summary["random_return"]:,.1f},
-threshold {summary["threshold"]:,.1f}, budget {int(summary["budget"]):,} env steps.</p>
+threshold {summary["threshold"]:,.1f} (reached = two consecutive evaluations at or above),
+budget {int(summary["budget"]):,} env steps.</p>
 <h2>Results</h2>
 {_md_table_to_html(table)}
 <h2>Learning curves</h2>
 {image(figures.get("learning_curves"), "Return vs env steps")}
-{image(figures.get("normalized_curves"), "Normalised IQM with 95 % CI")}
+{image(figures.get("normalized_curves"), NORMALIZED_CAPTION)}
 <h2>BC training</h2>
 {image(figures.get("bc_training"), "BC train/val loss")}
 <h2>Unlearning (BC -&gt; RL runs)</h2>
@@ -695,7 +804,11 @@ def plot_normalized_curves(
             linestyle="--",
             label="BC only",
         )
-    ax.set(xlabel="environment steps", ylabel="normalised return (IQM)", title=f"{config['env_id']}: sample efficiency")
+    ax.set(
+        xlabel="environment steps",
+        ylabel="normalised return (IQM; mean for n <= 3)",
+        title=f"{config['env_id']}: sample efficiency",
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return _save_figure(fig, out_path)

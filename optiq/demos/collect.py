@@ -10,6 +10,7 @@ reference that stage 06 normalises scores by.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,20 @@ def rollout_episodes(
         )
     finally:
         venv.close()
-    return trajectories[:n_episodes]
+    return [mark_truncation(t) for t in trajectories[:n_episodes]]
+
+
+def mark_truncation(trajectory: types.TrajectoryWithRew) -> types.TrajectoryWithRew:
+    """``terminal=False`` for an episode the time limit cut short.
+
+    imitation's rollout marks every finished episode terminal, including time-limit cuts;
+    SB3's VecEnv records those as ``TimeLimit.truncated`` in the last info. Fine-tuning
+    bootstraps truncated episodes with the critic instead of a return of zero.
+    """
+    infos = trajectory.infos
+    if trajectory.terminal and infos is not None and len(infos) and infos[-1].get("TimeLimit.truncated", False):
+        return dataclasses.replace(trajectory, terminal=False)
+    return trajectory
 
 
 def collect_demos(

@@ -3,9 +3,11 @@
 Arrays: ``obs`` (sum(T_i + 1), *obs_shape) with each episode's final observation, ``acts``
 (sum(T_i), act_dim), ``rews`` (sum(T_i),), ``lengths`` (n_episodes,) and
 ``terminal`` (n_episodes,) saying whether an episode ended by termination (not
-time-limit truncation). State observations are stored as float32, camera frames
-(``--obs pixels``) as uint8, 4x smaller. Loading validates shapes, dtypes and values
-against the env.
+time-limit truncation), and ``layout`` (a scalar, 2). Files of layout 1 (no ``layout``
+array) were written while imitation's rollout marked time-limit cuts terminal too: loading
+them with ``time_limit`` treats episodes of exactly that length as truncated. State
+observations are stored as float32, camera frames (``--obs pixels``) as uint8, 4x smaller.
+Loading validates shapes, dtypes and values against the env.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from optiq.atomic_io import write_with
 from optiq.errors import OptiqError
 
 DEMOS_FILE = "demos.npz"
+LAYOUT = 2  # 2: ``terminal`` is False for time-limit truncations
 
 
 def save_demos(path: str | Path, trajectories: list[types.TrajectoryWithRew]) -> Path:
@@ -34,6 +37,7 @@ def save_demos(path: str | Path, trajectories: list[types.TrajectoryWithRew]) ->
         "rews": np.concatenate([np.asarray(t.rews, dtype=np.float32) for t in trajectories]),
         "lengths": np.array([len(t.acts) for t in trajectories], dtype=np.int64),
         "terminal": np.array([bool(t.terminal) for t in trajectories]),
+        "layout": np.array(LAYOUT),
     }
 
     def _write(tmp: Path) -> None:
@@ -47,14 +51,19 @@ def load_demos(
     path: str | Path,
     observation_space: gym.Space | None = None,
     action_space: gym.Space | None = None,
+    time_limit: int | None = None,
 ) -> list[types.TrajectoryWithRew]:
-    """Load and validate episodes; each problem is a one-line :class:`OptiqError`."""
+    """Load and validate episodes; each problem is a one-line :class:`OptiqError`.
+
+    ``time_limit`` (the env's ``max_episode_steps``) repairs the terminal flags of layout-1 files.
+    """
     path = Path(path)
     if not path.is_file():
         raise OptiqError(f"demos not found: {path} (run scripts/01_collect_demos.py first)")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in ("obs", "acts", "rews", "lengths", "terminal")}
+            layout = int(data["layout"]) if "layout" in data.files else 1
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise OptiqError(f"corrupt or incomplete demos file {path}: {exc} (rerun 01_collect_demos.py)") from None
     lengths = arrays["lengths"]
@@ -84,6 +93,8 @@ def load_demos(
             f"demos {path} have actions of shape {arrays['acts'].shape[1:]} but the env expects "
             f"{action_space.shape} (collect demos on this env)"
         )
+    if layout < 2 and time_limit is not None:
+        arrays["terminal"] = arrays["terminal"] & (lengths < time_limit)
     trajectories = []
     obs_start = act_start = 0
     for length, terminal in zip(lengths.tolist(), arrays["terminal"].tolist()):

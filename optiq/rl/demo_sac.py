@@ -1,10 +1,23 @@
-"""Demo-seeded SAC: actor from BC, replay batches mixing demonstrations with online data.
+"""Demo-seeded SAC: actor from BC, replay batches mixing demonstrations with online data,
+a critic warm-up on the BC policy's own rollouts, and a Q-filtered BC anchor.
 
-RLPD's recipe: every batch draws a fixed ``demo_fraction`` (default 0.5, "symmetric
-sampling") from the demonstrations and the rest from the online buffer. During the first
-``critic_warmup_steps`` env steps only the critics learn: the actor and the entropy
-coefficient optimisers are gated shut, so the BC actor is not pulled around by an
-untrained Q-function.
+* RLPD's symmetric sampling: every batch draws ``demo_fraction`` (default 0.5) from the
+  demonstrations and the rest from the online buffer.
+* Critic warm-up (as in WSRL): for the first ``critic_warmup_steps`` env steps the BC actor
+  collects data (``learning_starts: 0``, so no uniform random actions) and only the critics
+  learn; the actor and entropy-coefficient optimisers are gated shut, so the BC actor is not
+  pulled around by an untrained Q-function. ``ent_coef`` should start small (``auto_0.01``):
+  SAC's default initial temperature 1.0 would dominate a near-deterministic BC actor's
+  targets during the warm-up and its updates afterwards.
+* Q-filtered BC (Nair et al. 2018): the squared distance between the actor's deterministic
+  action and the demo action, counted only on demo samples where the critic rates the demo
+  action above the actor's (``bc_filter``). The anchor holds where the demonstrator is still
+  better and lets go where RL has overtaken it. Its weight is ``bc_coeff`` times the batch's
+  mean |Q(s, a_demo)|, so it keeps its balance with SAC's ``-Q`` term whatever the reward
+  scale (TD3+BC's normalisation, Fujimoto & Gu 2021: ``bc_coeff`` 0.4 is their alpha 2.5).
+
+Demo episodes cut by a time limit are stored with ``done = 0`` (bootstrapped), like SB3's
+own buffer does with ``TimeLimit.truncated``.
 """
 
 from __future__ import annotations
@@ -29,10 +42,13 @@ class DemoMixReplayBuffer(ReplayBuffer):
         super().__init__(*args, **kwargs)
         self.demo_fraction = float(demo_fraction)
         self.demo: dict[str, np.ndarray] | None = None
-        self._demo_rng = np.random.default_rng(0)
+        self.demo_rng = np.random.default_rng(0)
 
     def set_demonstrations(
-        self, trajectories: list[types.TrajectoryWithRew], scaled_actions: np.ndarray | None = None
+        self,
+        trajectories: list[types.TrajectoryWithRew],
+        scaled_actions: np.ndarray | None = None,
+        rng: np.random.Generator | None = None,
     ) -> None:
         """Store demo transitions (raw observations; actions in the policy's [-1, 1] scale)."""
         flat = rollout.flatten_trajectories_with_rew(trajectories)
@@ -43,6 +59,8 @@ class DemoMixReplayBuffer(ReplayBuffer):
             "rews": flat.rews.astype(np.float32),
             "dones": flat.dones.astype(np.float32),  # 1 only where an episode terminated (not truncated)
         }
+        if rng is not None:
+            self.demo_rng = rng
 
     def n_demo_samples(self, batch_size: int) -> int:
         if self.demo is None:
@@ -51,13 +69,11 @@ class DemoMixReplayBuffer(ReplayBuffer):
         wanted = round(batch_size * self.demo_fraction)
         return batch_size if n_online == 0 else min(wanted, batch_size)
 
-    def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
-        n_demo = self.n_demo_samples(batch_size)
-        if n_demo == 0:
-            return super().sample(batch_size, env)
+    def sample_demos(self, n: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
+        """``n`` demo transitions drawn uniformly, normalised like online samples."""
         assert self.demo is not None
-        idx = self._demo_rng.integers(0, len(self.demo["acts"]), size=n_demo)
-        demo = ReplayBufferSamples(
+        idx = self.demo_rng.integers(0, len(self.demo["acts"]), size=n)
+        return ReplayBufferSamples(
             observations=self.to_torch(self._normalize_obs(self.demo["obs"][idx], env)),
             actions=self.to_torch(self.demo["acts"][idx]),
             next_observations=self.to_torch(self._normalize_obs(self.demo["next_obs"][idx], env)),
@@ -65,6 +81,12 @@ class DemoMixReplayBuffer(ReplayBuffer):
             rewards=self.to_torch(self._normalize_reward(self.demo["rews"][idx].reshape(-1, 1), env)),
             discounts=None,
         )
+
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
+        n_demo = self.n_demo_samples(batch_size)
+        if n_demo == 0:
+            return super().sample(batch_size, env)
+        demo = self.sample_demos(n_demo, env)
         if n_demo == batch_size:
             return demo
         online = super().sample(batch_size - n_demo, env)
@@ -79,10 +101,23 @@ class DemoMixReplayBuffer(ReplayBuffer):
 
 
 class DemoSAC(SAC):
-    """SAC with a demo-mixing replay buffer and a critic-only warm-up."""
+    """SAC with a demo-mixing replay buffer, a critic-only warm-up and a Q-filtered BC anchor."""
 
-    def __init__(self, *args: Any, critic_warmup_steps: int = 0, demo_fraction: float = 0.5, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        critic_warmup_steps: int = 0,
+        demo_fraction: float = 0.5,
+        bc_coeff: float = 0.0,
+        bc_filter: bool = True,
+        bc_batch_size: int = 256,
+        **kwargs: Any,
+    ):
         self.critic_warmup_steps = critic_warmup_steps
+        self.bc_coeff = float(bc_coeff)
+        self.bc_filter = bool(bc_filter)
+        self.bc_batch_size = int(bc_batch_size)
+        self._bc_pass: list[float] = []
         kwargs.setdefault("replay_buffer_class", DemoMixReplayBuffer)
         kwargs.setdefault("replay_buffer_kwargs", {"demo_fraction": demo_fraction})
         super().__init__(*args, **kwargs)
@@ -90,9 +125,12 @@ class DemoSAC(SAC):
     def _setup_model(self) -> None:
         super()._setup_model()
         # Closed gates during the warm-up: SAC computes the actor and entropy losses, nothing steps.
-        self.actor.optimizer = HookedOptimizer(self.actor.optimizer, self.actor_is_learning)  # type: ignore[assignment]
+        self.actor.optimizer = HookedOptimizer(self.actor.optimizer, self._before_actor_step)  # type: ignore[assignment]
         if self.ent_coef_optimizer is not None:
             self.ent_coef_optimizer = HookedOptimizer(self.ent_coef_optimizer, self.actor_is_learning)  # type: ignore[assignment]
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_bc_pass"]
 
     def actor_is_learning(self) -> bool:
         return self.num_timesteps > self.critic_warmup_steps
@@ -101,4 +139,40 @@ class DemoSAC(SAC):
         acts = np.concatenate([t.acts for t in trajectories]).astype(np.float32)
         buffer = self.replay_buffer
         assert isinstance(buffer, DemoMixReplayBuffer)
-        buffer.set_demonstrations(trajectories, self.policy.scale_action(acts).astype(np.float32))
+        # Seeded by the run (and, on resume, where it stands), so seeds draw different demo batches.
+        rng = np.random.default_rng([self.seed or 0, self.num_timesteps])
+        buffer.set_demonstrations(trajectories, self.policy.scale_action(acts).astype(np.float32), rng)
+
+    def _before_actor_step(self) -> bool:
+        """Called after SAC's actor backward: add the Q-filtered BC term; keep the gate shut in warm-up."""
+        if not self.actor_is_learning():
+            return False
+        buffer = self.replay_buffer
+        if self.bc_coeff > 0 and isinstance(buffer, DemoMixReplayBuffer) and buffer.demo is not None:
+            (
+                self.bc_coeff * self.filtered_bc_loss(buffer.sample_demos(self.bc_batch_size, self._vec_normalize_env))
+            ).backward()
+        return True
+
+    def filtered_bc_loss(self, demo: ReplayBufferSamples) -> th.Tensor:
+        """Squared error of the actor's deterministic action on demo samples the critic prefers,
+        scaled by the batch's mean |Q(s, a_demo)| (see the module docstring)."""
+        mean_action = self.actor(demo.observations, deterministic=True)
+        per_sample = ((mean_action - demo.actions) ** 2).sum(dim=-1)
+        with th.no_grad():
+            q_demo = th.min(th.cat(self.critic(demo.observations, demo.actions), dim=1), dim=1).values
+            scale = q_demo.abs().mean()
+            if self.bc_filter:
+                q_actor = th.min(th.cat(self.critic(demo.observations, mean_action.detach()), dim=1), dim=1).values
+                keep = (q_demo > q_actor).float()
+            else:
+                keep = th.ones_like(q_demo)
+        self._bc_pass.append(float(keep.mean()))
+        return scale * (per_sample * keep).mean()
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        super().train(gradient_steps, batch_size)
+        if self._bc_pass:
+            self.logger.record("demo_sac/bc_filter_pass", float(np.mean(self._bc_pass)))
+            self._bc_pass = []
+        self.logger.record("demo_sac/critic_warmup", float(not self.actor_is_learning()))

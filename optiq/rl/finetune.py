@@ -70,23 +70,38 @@ def model_class_for(algo: str, init: str) -> type[BaseAlgorithm]:
     return algo_class(algo)
 
 
+# PPO settings that fine-tuning from BC may set apart from the shared tuned ones.
+PPO_OVERRIDES = ("target_kl",)
+# finetune.sac.bc_rl: DemoSAC's own arguments and SAC settings it sets apart.
+DEMO_SAC_SETTINGS = (
+    "critic_warmup_steps",
+    "demo_fraction",
+    "bc_coeff",
+    "bc_filter",
+    "bc_batch_size",
+    "learning_starts",
+    "ent_coef",
+)
+
+
 def extension_kwargs(config: dict[str, Any], algo: str, init: str) -> dict[str, Any]:
     """Constructor arguments of HybridPPO/DemoSAC from ``finetune.<algo>.bc_rl``."""
     if init != "bc":
         return {}
     settings = dict(config["finetune"][algo].get("bc_rl") or {})
-    known = (
-        set(HybridSettings.__dataclass_fields__)
-        if algo == "ppo"
-        else {"critic_warmup_steps", "demo_fraction", "learning_starts"}
-    )
+    known = set(HybridSettings.__dataclass_fields__) | set(PPO_OVERRIDES) if algo == "ppo" else set(DEMO_SAC_SETTINGS)
     unknown = sorted(set(settings) - known)
     if unknown:
         raise OptiqError(
             f"unknown key(s) {', '.join(unknown)} in finetune.{algo}.bc_rl; known: {', '.join(sorted(known))}"
         )
     if algo == "ppo":
-        return {"hybrid": HybridSettings(**settings)}
+        overrides = {key: settings.pop(key) for key in PPO_OVERRIDES if key in settings}
+        try:
+            hybrid = HybridSettings(**settings)
+        except ValueError as exc:
+            raise OptiqError(f"finetune.ppo.bc_rl: {exc}") from None
+        return {"hybrid": hybrid, **overrides}
     return settings
 
 
@@ -94,7 +109,9 @@ def _attach_demonstrations(model: BaseAlgorithm, demos_path: Path | None, bc_mod
     if demos_path is None:
         raise OptiqError("--init bc needs the demos of stage 01 (run scripts/01_collect_demos.py first)")
     env = model.get_env()
-    trajectories = load_demos(demos_path, env.observation_space, env.action_space)
+    spec = env.get_attr("spec")[0]
+    time_limit = spec.max_episode_steps if spec is not None else None
+    trajectories = load_demos(demos_path, env.observation_space, env.action_space, time_limit)
     if isinstance(model, HybridPPO):
         model.set_demonstrations(trajectories, behaviour_policy=bc_model.policy if bc_model is not None else None)
     elif isinstance(model, DemoSAC):
@@ -190,9 +207,11 @@ def _start_model(
     console.print(f"[bold]BC weight copy[/] from {bc_files.model}:\n{report.to_text()}")
     _log_copy_report_to_tensorboard(run_dir, report.to_text())
     if init == "bc":
-        if isinstance(model, HybridPPO) and model.hybrid.log_std_subtract:
-            with th.no_grad():
-                model.policy.log_std -= model.hybrid.log_std_subtract  # less (or, if negative, more) exploration noise
+        if isinstance(model, HybridPPO):
+            if model.hybrid.log_std_subtract:
+                with th.no_grad():
+                    model.policy.log_std -= model.hybrid.log_std_subtract  # less (or, if negative, more) noise
+            model.apply_log_std_floor()
         _attach_demonstrations(model, demos_path, bc_model)
     return model
 
@@ -254,7 +273,7 @@ def finetune(
     log = EvalLog(run_dir / "eval.csv")
     log.truncate_after(int(model.num_timesteps))
     evaluation = PeriodicEvaluation(
-        make_eval_venv(config, algo, seed + 1000),
+        make_eval_venv(config, algo, seed + 1000, normalize=isinstance(model.get_env(), VecNormalize)),
         log,
         config["eval"]["eval_freq"],
         config["eval"]["n_eval_episodes"],
@@ -368,7 +387,9 @@ def _extensions_json(config: dict[str, Any], algo: str, init: str) -> dict[str, 
     kwargs = extension_kwargs(config, algo, init)
     if not kwargs:
         return None
-    return dataclasses.asdict(kwargs["hybrid"]) if "hybrid" in kwargs else kwargs
+    if "hybrid" in kwargs:
+        return {**dataclasses.asdict(kwargs["hybrid"]), **{k: v for k, v in kwargs.items() if k != "hybrid"}}
+    return kwargs
 
 
 def _obs_wrapper_of(model: BaseAlgorithm) -> Any:

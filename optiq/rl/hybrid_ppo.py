@@ -1,23 +1,37 @@
-"""PPO that keeps what BC learned: critic warm-up, actor LR warm-up, BC regularisation and
-V-trace-corrected demonstration samples.
+"""PPO that starts from BC and goes beyond it: critic warm-up, a bounded step size, a BC
+anchor that switches itself off where RL does better, and off-policy demonstration samples.
 
 Naive BC -> PPO collapses early because the critic starts untrained and its advantages are
-noise (SB3 #543). :class:`HybridPPO` extends SB3's PPO without copying its update loop:
-PPO's own ``train()`` runs unchanged, and the policy optimiser is wrapped
-(:class:`~optiq.rl.optim.HookedOptimizer`) so the extensions act at ``step()``, right after
-PPO's backward pass and gradient clipping:
+noise (SB3 #543), and because BC leaves a tiny action std (sigma ~ 0.04 on Hopper), so one
+PPO epoch moves the policy by several sigmas. :class:`HybridPPO` extends SB3's PPO without
+copying its update loop: PPO's own ``train()`` runs unchanged, and the policy optimiser is
+wrapped (:class:`~optiq.rl.optim.HookedOptimizer`) so the extensions act at ``step()``, right
+after PPO's backward pass:
 
 * critic warm-up: for the first ``critic_warmup_steps`` env steps the actor's gradients are
   dropped, so only the value function learns, on rollouts of the BC policy (PIRLNav recipe);
 * actor learning-rate warm-up: the actor's LR then ramps linearly over ``actor_lr_warmup_steps``
-  up to ``actor_lr_scale`` times PPO's (a near-expert BC actor needs small steps);
-* BC term: ``bc_coeff * bc_decay**k`` times the demos' negative log-likelihood (DAPG-style
-  decay, ``k`` = PPO iterations with actor updates);
-* demo samples: a ``mix_ratio`` share of each minibatch comes from demonstrations, with
-  V-trace value targets and advantages (ratios pi/mu capped at ``rho_bar`` / ``c_bar``; the
-  behaviour density mu is the frozen BC policy, the best model of the demonstrator we have).
+  up to ``actor_lr_scale`` times PPO's;
+* ``log_std_floor``: BC's log std is raised to at least this value when fine-tuning starts
+  (exploration noise PPO can work with; ``target_kl`` in ``bc_rl`` then bounds each update);
+* BC anchor: ``bc_coeff * bc_decay**k`` times a BC loss on demo batches (``bc_loss``: the
+  negative log-likelihood, or the squared error of the mean action, which leaves the std to
+  RL). With ``bc_filter`` only demo samples whose discounted return-to-go beats the critic's
+  value of their state count (self-imitation, Oh et al. 2018; the Q-filter of Nair et al.
+  2018 with a state-value critic): the anchor holds where the demonstrator still does better
+  and lets go where the policy has overtaken it, so it needs no decay;
+* demo samples: a ``mix_ratio`` share of each PPO minibatch's loss comes from demonstrations,
+  with V-trace value targets and advantages (importance ratios pi_old/mu capped at ``rho_bar``
+  / ``c_bar``) and PPO's clipped surrogate with the ratio pi/pi_old, as for on-policy samples.
 
-With every extension off it performs exactly stock PPO's update (tested).
+Behaviour policy of the demos: they were recorded by a deterministic demonstrator, whose
+action density is a point mass; the frozen BC Gaussian (the policy the run started from)
+stands in for it as mu. Demo episodes cut by the time limit are bootstrapped with the
+critic's value of their last state; only true terminations end with zero.
+
+Gradient clipping (``max_grad_norm``) is applied once, to the sum of PPO's gradient and the
+extensions', so the coefficients mean what they say. With every extension off the update
+is exactly stock PPO's (tested).
 """
 
 from __future__ import annotations
@@ -32,9 +46,10 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from optiq.rl.optim import HookedOptimizer
-from optiq.rl.vtrace import vtrace
+from optiq.rl.vtrace import discounted_returns, vtrace
 
 ACTOR_PREFIXES = ("mlp_extractor.policy_net.", "action_net.", "log_std", "pi_features_extractor.")
+BC_LOSSES = ("nll", "mse")
 
 
 @dataclass
@@ -47,14 +62,39 @@ class HybridSettings:
     bc_coeff: float = 0.0
     bc_decay: float = 1.0
     bc_batch_size: int = 256
+    bc_loss: str = "nll"  # "nll" or "mse" (of the mean action; leaves log_std to RL)
+    bc_filter: bool = False  # only demo samples whose return beats V(s)
     mix_ratio: float = 0.0
     rho_bar: float = 1.0
     c_bar: float = 1.0
     log_std_subtract: float = 0.0
+    log_std_floor: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.bc_loss not in BC_LOSSES:
+            raise ValueError(f"bc_loss must be one of {', '.join(BC_LOSSES)}, got '{self.bc_loss}'")
+        if not 0.0 <= self.mix_ratio < 1.0:
+            raise ValueError(f"mix_ratio must be in [0, 1), got {self.mix_ratio}")
 
     @property
     def uses_demos(self) -> bool:
         return self.bc_coeff > 0 or self.mix_ratio > 0
+
+    @property
+    def demo_loss_weight(self) -> float:
+        """Weight of the demo loss relative to PPO's minibatch loss: a ``mix_ratio`` share of the sum."""
+        return self.mix_ratio / (1.0 - self.mix_ratio)
+
+
+@dataclass
+class DemoIteration:
+    """What one PPO iteration needs of the demos, computed once with the iteration's policy."""
+
+    obs: np.ndarray  # normalised observations
+    old_log_prob: np.ndarray | None = None  # log pi_old(a|s): the surrogate's denominator
+    vs: np.ndarray | None = None  # V-trace value targets
+    adv: np.ndarray | None = None  # V-trace advantages, scaled like the on-policy ones (not centred)
+    bc_weight: np.ndarray | None = None  # 1 where the BC anchor applies (the filter), else 0
 
 
 def actor_parameter_names(policy: ActorCriticPolicy) -> set[str]:
@@ -73,12 +113,12 @@ class HybridPPO(PPO):
     def __init__(self, *args: Any, hybrid: HybridSettings | None = None, **kwargs: Any):
         self.hybrid = hybrid or HybridSettings()
         self._demo: dict[str, np.ndarray] | None = None
-        self._targets: dict[str, np.ndarray] | None = None
-        self._demo_obs: np.ndarray | None = None  # demo observations normalised for the current iteration
+        self._iteration: DemoIteration | None = None
         self._behaviour_policy: ActorCriticPolicy | None = None
         self._actor_iterations = 0
-        self._last_train_timesteps = -1
+        self._clip_norm = float("inf")
         super().__init__(*args, **kwargs)
+        self._demo_rng = np.random.default_rng(self.seed)
 
     def _setup_model(self) -> None:
         super()._setup_model()
@@ -96,16 +136,17 @@ class HybridPPO(PPO):
 
     def _excluded_save_params(self) -> list[str]:
         # Demos and the behaviour policy are inputs, re-attached by set_demonstrations on resume.
-        return [*super()._excluded_save_params(), "_demo", "_demo_obs", "_demo_rng", "_behaviour_policy", "_targets"]
+        return [*super()._excluded_save_params(), "_demo", "_iteration", "_demo_rng", "_behaviour_policy"]
 
     # ----- demonstrations -------------------------------------------------------------
     def set_demonstrations(
         self, trajectories: list[types.TrajectoryWithRew], behaviour_policy: ActorCriticPolicy | None = None
     ) -> None:
-        """Raw-observation demo episodes for the BC term and the V-trace demo samples.
+        """Raw-observation demo episodes for the BC anchor and the V-trace demo samples.
 
-        ``behaviour_policy`` (the BC policy) models the demonstrator's action density mu; by
-        default the current policy is frozen for it (right after copying BC weights).
+        ``trajectories[i].terminal`` must be False for episodes cut by a time limit (they are
+        bootstrapped). ``behaviour_policy`` (the BC policy) models the demonstrator's action
+        density mu; by default the current policy is frozen for it (right after copying BC weights).
         """
         flat = rollout.flatten_trajectories_with_rew(trajectories)
         obs, acts = flat.obs.astype(np.float32), flat.acts.astype(np.float32)
@@ -117,7 +158,8 @@ class HybridPPO(PPO):
             "ends": np.cumsum([len(t.acts) for t in trajectories]),
             "terminal": np.array([bool(t.terminal) for t in trajectories]),
         }
-        self._demo_rng = np.random.default_rng(self.seed)
+        # A resumed run draws a fresh stream, not the first iterations' demo batches again.
+        self._demo_rng = np.random.default_rng([self.seed or 0, self.num_timesteps])
         source = behaviour_policy if behaviour_policy is not None else self.policy
         self._behaviour_policy = self.policy_class(
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
@@ -128,6 +170,13 @@ class HybridPPO(PPO):
             p.requires_grad_(False)
         with th.no_grad():
             self._demo["mu_log_prob"] = self._log_prob(self._behaviour_policy, self._normalize_obs(obs), acts)
+
+    def apply_log_std_floor(self) -> None:
+        """Raise the policy's log std to ``log_std_floor`` (after BC weights were copied in)."""
+        floor = self.hybrid.log_std_floor
+        if floor is not None and hasattr(self.policy, "log_std"):
+            with th.no_grad():
+                self.policy.log_std.clamp_(min=float(floor))
 
     def bc_coefficient(self) -> float:
         return self.hybrid.bc_coeff * self.hybrid.bc_decay**self._actor_iterations
@@ -156,95 +205,140 @@ class HybridPPO(PPO):
         acts_t = th.as_tensor(acts, device=self.device)
         return policy.get_distribution(obs_t).log_prob(acts_t).cpu().numpy()
 
+    def _values(self, obs: np.ndarray) -> np.ndarray:
+        return self.policy.predict_values(th.as_tensor(obs, device=self.device)).cpu().numpy().ravel()
+
+    def _episode_bounds(self) -> list[tuple[int, int, bool]]:
+        assert self._demo is not None
+        starts = np.concatenate([[0], self._demo["ends"][:-1]])
+        return list(zip(starts.tolist(), self._demo["ends"].tolist(), self._demo["terminal"].tolist()))
+
     @th.no_grad()
-    def _vtrace_targets(self) -> dict[str, np.ndarray]:
-        """V-trace value targets and advantages for every demo transition under the current policy."""
+    def _prepare_demo_iteration(self) -> DemoIteration:
+        """Normalised demo observations, and (if used) V-trace targets and the BC filter, for this iteration."""
         assert self._demo is not None
         demo = self._demo
-        obs = self._demo_obs
-        next_obs = self._normalize_obs(demo["next_obs"])
-        values = self.policy.predict_values(th.as_tensor(obs, device=self.device)).cpu().numpy().ravel()
-        next_values = self.policy.predict_values(th.as_tensor(next_obs, device=self.device)).cpu().numpy().ravel()
-        log_pi = self._log_prob(self.policy, obs, demo["acts"])
-        log_rhos = log_pi - demo["mu_log_prob"]
+        it = DemoIteration(obs=self._normalize_obs(demo["obs"]))
+        needs_vtrace = self.hybrid.mix_ratio > 0
+        needs_filter = self.hybrid.bc_filter and self.hybrid.bc_coeff > 0
+        if not (needs_vtrace or needs_filter):
+            return it
+        values = self._values(it.obs)
+        next_values = self._values(self._normalize_obs(demo["next_obs"]))
         rews = self._scaled_rewards(demo["rews"])
-        vs, adv = np.zeros_like(values), np.zeros_like(values)
-        start = 0
-        for end, terminal in zip(demo["ends"], demo["terminal"]):
-            bootstrap = 0.0 if terminal else float(next_values[end - 1])
-            result = vtrace(
-                log_rhos[start:end],
-                rews[start:end],
-                values[start:end],
-                bootstrap,
-                self.gamma,
-                self.hybrid.rho_bar,
-                self.hybrid.c_bar,
-            )
-            vs[start:end], adv[start:end] = result.vs, result.pg_advantages
-            start = end
-        return {"obs": obs, "acts": demo["acts"], "vs": vs, "adv": adv, "mu_log_prob": demo["mu_log_prob"]}
+        episodes = self._episode_bounds()
+        # A time-limited episode continues past its last state: bootstrap it with the critic.
+        bootstraps = [0.0 if terminal else float(next_values[end - 1]) for _, end, terminal in episodes]
+        if needs_vtrace:
+            it.old_log_prob = self._log_prob(self.policy, it.obs, demo["acts"])
+            log_rhos = it.old_log_prob - demo["mu_log_prob"]
+            it.vs, it.adv = np.zeros_like(values), np.zeros_like(values)
+            for (start, end, _), bootstrap in zip(episodes, bootstraps):
+                result = vtrace(
+                    log_rhos[start:end],
+                    rews[start:end],
+                    values[start:end],
+                    bootstrap,
+                    self.gamma,
+                    self.hybrid.rho_bar,
+                    self.hybrid.c_bar,
+                )
+                it.vs[start:end], it.adv[start:end] = result.vs, result.pg_advantages
+            if self.normalize_advantage:
+                # The on-policy advantages' scale, without their centring: a demo action the critic
+                # rates above V(s) keeps a positive advantage.
+                it.adv = it.adv / (float(np.std(self.rollout_buffer.advantages)) + 1e-8)
+        if needs_filter:
+            returns = np.zeros_like(values)
+            for (start, end, _), bootstrap in zip(episodes, bootstraps):
+                returns[start:end] = discounted_returns(rews[start:end], bootstrap, self.gamma)
+            it.bc_weight = (returns > values).astype(np.float32)
+        return it
 
     # ----- the update ---------------------------------------------------------------
     def train(self) -> None:
-        if self._demo is not None:
-            # Once per iteration, not per minibatch: every optimiser step draws from these.
-            self._demo_obs = self._normalize_obs(self._demo["obs"])
-        self._targets = self._vtrace_targets() if (self._demo is not None and self.hybrid.mix_ratio > 0) else None
-        super().train()
+        self._iteration = self._prepare_demo_iteration() if self._demo is not None else None
+        # PPO's own clipping is made a no-op; the hook clips PPO's gradient plus ours, once.
+        self._clip_norm, self.max_grad_norm = self.max_grad_norm, float("inf")
+        try:
+            super().train()
+        finally:
+            self.max_grad_norm = self._clip_norm
         if not self.in_critic_warmup():
             self._actor_iterations += 1
         self.logger.record("hybrid/bc_coeff", self.bc_coefficient())
         self.logger.record("hybrid/actor_lr_factor", self.actor_lr_factor())
         self.logger.record("hybrid/critic_warmup", float(self.in_critic_warmup()))
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("hybrid/std_mean", float(th.exp(self.policy.log_std).mean()))
+        if self._iteration is not None and self._iteration.bc_weight is not None:
+            self.logger.record("hybrid/bc_filter_pass", float(self._iteration.bc_weight.mean()))
 
     def _before_optimizer_step(self) -> bool:
-        """Called after PPO's backward and clipping, before Adam steps: add our terms, gate the actor."""
+        """Called after PPO's backward, before Adam steps: add our terms, clip once, gate the actor."""
         actor_group, critic_group = self.policy.optimizer.param_groups
         actor_group["lr"] = critic_group["lr"] * self.actor_lr_factor()
         extra = self._auxiliary_loss()
         if extra is not None:
             extra.backward()
-            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+        th.nn.utils.clip_grad_norm_(self.policy.parameters(), self._clip_norm)
         if self.in_critic_warmup():
             for p in actor_group["params"]:
                 p.grad = None  # Adam skips parameters without gradients: the actor stays exactly as BC left it
         return True
 
     def _auxiliary_loss(self) -> th.Tensor | None:
-        """The BC term and the demo-sample PPO term that apply now; None if neither does."""
-        if self._demo is None or not self.hybrid.uses_demos:
+        """The BC anchor and the demo-sample PPO term that apply now; None if neither does."""
+        if self._demo is None or self._iteration is None or not self.hybrid.uses_demos:
             return None
         terms = []
         coeff = self.bc_coefficient()
         if coeff > 0 and not self.in_critic_warmup():
             idx = self._demo_rng.integers(0, len(self._demo["acts"]), size=self.hybrid.bc_batch_size)
-            obs = th.as_tensor(self._demo_obs[idx], device=self.device)
-            acts = th.as_tensor(self._demo["acts"][idx], device=self.device)
-            terms.append(coeff * -self.policy.get_distribution(obs).log_prob(acts).mean())
-        if self._targets is not None:
+            terms.append(coeff * self._bc_loss(idx))
+        if self.hybrid.mix_ratio > 0:
             n_demo = max(1, round(self.batch_size * self.hybrid.mix_ratio / (1.0 - self.hybrid.mix_ratio)))
-            idx = self._demo_rng.integers(0, len(self._targets["acts"]), size=n_demo)
-            terms.append(self._demo_ppo_loss(idx, n_demo))
+            idx = self._demo_rng.integers(0, len(self._demo["acts"]), size=n_demo)
+            terms.append(self._demo_ppo_loss(idx))
         return sum(terms) if terms else None
 
-    def _demo_ppo_loss(self, idx: np.ndarray, n_demo: int) -> th.Tensor:
-        """PPO's clipped surrogate and value loss on demo samples, with V-trace advantages/targets."""
-        t = self._targets
-        assert t is not None
-        obs = th.as_tensor(t["obs"][idx], device=self.device)
-        acts = th.as_tensor(t["acts"][idx], device=self.device)
-        adv = th.as_tensor(t["adv"][idx], device=self.device, dtype=th.float32)
-        if self.normalize_advantage and len(adv) > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    def _bc_loss(self, idx: np.ndarray) -> th.Tensor:
+        """BC loss on demo samples ``idx``; with the filter, samples the policy already beats weigh 0."""
+        assert self._demo is not None and self._iteration is not None
+        obs = th.as_tensor(self._iteration.obs[idx], device=self.device)
+        acts = th.as_tensor(self._demo["acts"][idx], device=self.device)
+        dist = self.policy.get_distribution(obs)
+        if self.hybrid.bc_loss == "mse":
+            per_sample = ((dist.mode() - acts) ** 2).sum(dim=-1)
+        else:
+            per_sample = -dist.log_prob(acts)
+        if self._iteration.bc_weight is not None:
+            per_sample = per_sample * th.as_tensor(self._iteration.bc_weight[idx], device=self.device)
+        return per_sample.mean()
+
+    def _demo_ppo_loss(self, idx: np.ndarray) -> th.Tensor:
+        """PPO's clipped surrogate and value loss on demo samples, with V-trace advantages/targets.
+
+        The ratio is pi_theta / pi_old, pi_old being the policy at the start of this iteration
+        (so it is 1 at the iteration's first step); the only importance correction towards the
+        behaviour policy is V-trace's capped pi_old/mu inside the advantages. The demo part gets
+        ``mix_ratio / (1 - mix_ratio)`` times the weight of PPO's minibatch loss, i.e. a
+        ``mix_ratio`` share of the total.
+        """
+        it = self._iteration
+        assert it is not None and it.old_log_prob is not None and it.adv is not None and it.vs is not None
+        assert self._demo is not None
+        obs = th.as_tensor(it.obs[idx], device=self.device)
+        acts = th.as_tensor(self._demo["acts"][idx], device=self.device)
+        adv = th.as_tensor(it.adv[idx], device=self.device, dtype=th.float32)
         values, log_prob, _ = self.policy.evaluate_actions(obs, acts)
-        ratio = th.exp(log_prob - th.as_tensor(t["mu_log_prob"][idx], device=self.device))
+        ratio = th.exp(log_prob - th.as_tensor(it.old_log_prob[idx], device=self.device))
         clip = self.clip_range(self._current_progress_remaining)
         policy_loss = -th.min(adv * ratio, adv * th.clamp(ratio, 1 - clip, 1 + clip)).mean()
         value_loss = th.nn.functional.mse_loss(
-            th.as_tensor(t["vs"][idx], device=self.device, dtype=th.float32), values.flatten()
+            th.as_tensor(it.vs[idx], device=self.device, dtype=th.float32), values.flatten()
         )
-        weight = n_demo / (n_demo + self.batch_size)
+        weight = self.hybrid.demo_loss_weight
         if self.in_critic_warmup():
             return weight * self.vf_coef * value_loss
         return weight * (policy_loss + self.vf_coef * value_loss)

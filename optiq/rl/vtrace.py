@@ -1,4 +1,4 @@
-"""V-trace targets (Espeholt et al., 2018) for off-policy demonstration segments.
+"""V-trace targets (Espeholt et al., 2018) and discounted returns for demonstration segments.
 
 Given one episode of behaviour data with log importance ratios log(pi/mu), rewards and
 value estimates, V-trace returns value targets ``vs`` and policy-gradient advantages with
@@ -48,3 +48,16 @@ def vtrace(
     next_vs = np.append(vs[1:], bootstrap_value)
     pg_advantages = rhos * (rewards + gamma * next_vs - values)
     return VTraceResult(vs, pg_advantages, rhos, cs)
+
+
+def discounted_returns(rewards: np.ndarray, bootstrap_value: float, gamma: float) -> np.ndarray:
+    """Return-to-go of every step of one episode segment: sum_k gamma^k r_{t+k} + gamma^(T-t) V(x_T).
+
+    ``bootstrap_value`` is 0 for an episode that terminated, V(x_T) for one cut by a time limit.
+    """
+    returns = np.zeros(len(rewards), dtype=np.float64)
+    acc = float(bootstrap_value)
+    for t in reversed(range(len(rewards))):
+        acc = float(rewards[t]) + gamma * acc
+        returns[t] = acc
+    return returns

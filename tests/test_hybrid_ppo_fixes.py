@@ -1,0 +1,139 @@
+"""HybridPPO's demo terms: surrogate against pi_old, truncation bootstraps, one gradient clip,
+the demo share, and the advantage-filtered BC anchor."""
+
+import numpy as np
+import pytest
+import torch as th
+from imitation.data import types
+
+from optiq.envs import make_vec
+from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
+from tests.conftest import synthetic_trajectories
+
+KWARGS = dict(n_steps=128, batch_size=64, n_epochs=2, seed=3, device="cpu", policy_kwargs={"net_arch": [32, 32]})
+
+
+def _model(settings: HybridSettings, **kwargs) -> HybridPPO:
+    return HybridPPO("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), hybrid=settings, **{**KWARGS, **kwargs})
+
+
+def _episode(length: int, terminal: bool, reward: float = 1.0, seed: int = 0) -> types.TrajectoryWithRew:
+    rng = np.random.default_rng(seed)
+    return types.TrajectoryWithRew(
+        obs=rng.normal(size=(length + 1, 11)).astype(np.float32),
+        acts=rng.uniform(-1, 1, size=(length, 3)).astype(np.float32),
+        infos=None,
+        terminal=terminal,
+        rews=np.full(length, reward, dtype=np.float32),
+    )
+
+
+def _constant_critic(model: HybridPPO, value: float) -> None:
+    with th.no_grad():
+        model.policy.value_net.weight.zero_()
+        model.policy.value_net.bias.fill_(value)
+
+
+def test_demo_surrogate_ratio_is_one_at_an_iterations_first_step():
+    model = _model(HybridSettings(mix_ratio=0.25))
+    model.set_demonstrations(synthetic_trajectories(n=2, length=40))
+    model.learn(512)  # the policy moves away from the frozen BC policy mu
+    first_ratios = []
+    original = model._demo_ppo_loss
+
+    def spy(idx):
+        if not first_ratios:
+            it = model._iteration
+            obs = th.as_tensor(it.obs[idx])
+            log_prob = model.policy.get_distribution(obs).log_prob(th.as_tensor(model._demo["acts"][idx]))
+            first_ratios.append(th.exp(log_prob - th.as_tensor(it.old_log_prob[idx])).detach())
+            first_ratios.append(th.exp(log_prob - th.as_tensor(model._demo["mu_log_prob"][idx])).detach())
+        return original(idx)
+
+    model._demo_ppo_loss = spy
+    model.learn(128, reset_num_timesteps=False)
+    vs_old, vs_mu = first_ratios
+    assert th.allclose(vs_old, th.ones_like(vs_old), atol=1e-5)
+    assert not th.allclose(vs_mu, th.ones_like(vs_mu), atol=1e-3)  # against mu it would not be 1
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_truncated_demo_episodes_bootstrap_and_terminated_ones_do_not(terminal):
+    model = _model(HybridSettings(mix_ratio=0.25, rho_bar=100.0, c_bar=100.0, bc_coeff=1.0, bc_filter=True))
+    model.set_demonstrations([_episode(3, terminal=terminal)], behaviour_policy=model.policy)  # pi = mu
+    model.rollout_buffer.advantages[:] = 1.0  # a finite scale for the demo advantages
+    _constant_critic(model, 10.0)
+    it = model._prepare_demo_iteration()
+    g, tail = model.gamma, (0.0 if terminal else 10.0)
+    # with pi = mu V-trace targets are n-step returns, bootstrapped with V(x_T) only after a time-limit cut
+    np.testing.assert_allclose(it.vs, [1 + g + g**2 + g**3 * tail, 1 + g + g**2 * tail, 1 + g * tail], rtol=1e-5)
+    # the filter's return-to-go at the last step: 1 (< V = 10) if terminated, 1 + 10 g (> 10) if truncated
+    assert it.bc_weight[-1] == (0.0 if terminal else 1.0)
+
+
+def test_gradient_is_clipped_once_over_ppo_and_demo_terms(monkeypatch):
+    model = _model(HybridSettings(bc_coeff=5.0), max_grad_norm=0.01)
+    model.set_demonstrations(synthetic_trajectories(n=2, length=40))
+    calls = []
+    original = th.nn.utils.clip_grad_norm_
+
+    def counting(params, max_norm, *args, **kwargs):
+        calls.append(float(max_norm))
+        return original(params, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(th.nn.utils, "clip_grad_norm_", counting)
+    applied = []
+    inner_step = model.policy.optimizer.optimizer.step
+
+    def recording_step(closure=None):
+        grads = [p.grad.flatten() for p in model.policy.parameters() if p.grad is not None]
+        applied.append(float(th.cat(grads).norm()))
+        return inner_step(closure)
+
+    model.policy.optimizer.optimizer.step = recording_step
+    model.learn(128)
+    finite = [c for c in calls if np.isfinite(c)]
+    assert len(finite) == len(applied) > 0  # one finite clip per optimiser step
+    assert max(applied) <= 0.01 + 1e-6
+    assert model.max_grad_norm == 0.01  # restored after train()
+
+
+def test_demo_samples_get_the_configured_share_of_the_loss():
+    assert HybridSettings(mix_ratio=0.25).demo_loss_weight == pytest.approx(1 / 3)
+    weight = HybridSettings(mix_ratio=0.25).demo_loss_weight
+    assert weight / (1 + weight) == pytest.approx(0.25)
+
+
+def test_log_std_floor_raises_a_tiny_bc_std_only():
+    model = _model(HybridSettings(log_std_floor=-2.0))
+    with th.no_grad():
+        model.policy.log_std.copy_(th.tensor([-3.3, -1.0, -2.5]))
+    model.apply_log_std_floor()
+    np.testing.assert_allclose(model.policy.log_std.detach().numpy(), [-2.0, -1.0, -2.0])
+
+
+def _actor_change_with_critic(value: float) -> float:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class ZeroAdvantages(BaseCallback):
+        def _on_step(self) -> bool:
+            _constant_critic(self.model, value)
+            return True
+
+        def _on_rollout_end(self) -> None:
+            self.model.rollout_buffer.advantages[:] = 0.0
+            _constant_critic(self.model, value)
+
+    settings = HybridSettings(bc_coeff=10.0, bc_filter=True, bc_loss="mse", bc_batch_size=128)
+    model = _model(settings, ent_coef=0.0, vf_coef=0.0, learning_rate=1e-3)
+    model.set_demonstrations([_episode(50, terminal=True, reward=1.0, seed=s) for s in range(2)])
+    before = model.policy.action_net.weight.detach().clone()
+    model.learn(256, callback=ZeroAdvantages())
+    return float((model.policy.action_net.weight.detach() - before).abs().max())
+
+
+def test_filtered_bc_switches_off_where_the_critic_prefers_the_policy():
+    # Demo returns-to-go are at most 50: a critic valuing every state at 1e4 prefers the policy.
+    assert _actor_change_with_critic(1e4) == 0.0
+    # A critic valuing states at -1e4 rates the demos better everywhere: the anchor pulls.
+    assert _actor_change_with_critic(-1e4) > 1e-4
