@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from optiq.cli import check_writable, make_parser, resolve, run_main
+from optiq.cli import check_writable, int_arg, make_parser, resolve, run_main, seed_arg
 from optiq.compare.report import DEFAULT_METHODS, METHODS, parse_methods
 from optiq.pipeline import PipelineOptions, inits_for_methods, normalise_stage, run_pipeline
 from optiq.rl.imitation_methods import check_imitation_init
@@ -31,7 +31,9 @@ from optiq.rl.imitation_methods import check_imitation_init
 def main() -> None:
     parser = make_parser(__doc__)
     parser.add_argument("--algo", choices=["ppo", "sac"], default=None, help="RL algorithm (default: run.algo)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="fine-tuning seeds (default: run.seeds)")
+    parser.add_argument(
+        "--seeds", type=seed_arg, nargs="+", default=None, help="fine-tuning seeds (default: run.seeds)"
+    )
     parser.add_argument(
         "--force",
         nargs="*",
@@ -39,7 +41,7 @@ def main() -> None:
         metavar="STAGE",
         help="redo these stages: demos bc select finetune eval compare (or 01..06)",
     )
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="fine-tuning runs in parallel")
+    parser.add_argument("--jobs", type=int_arg(1), default=os.cpu_count() or 1, help="fine-tuning runs in parallel")
     parser.add_argument(
         "--expert", type=Path, default=None, help="expert folder (default: the shipped one, else train one)"
     )
@@ -57,7 +59,10 @@ def main() -> None:
         f"(default: {','.join(DEFAULT_METHODS)}); airl, gail, dagger, bc_naive add fine-tuning runs",
     )
     args = parser.parse_args()
+    if args.seeds is not None and len(set(args.seeds)) < len(args.seeds):
+        parser.error(f"argument --seeds: lists a seed twice ({' '.join(map(str, args.seeds))}); give each seed once")
     methods = parse_methods(args.methods) if args.methods is not None else None
+    force = {normalise_stage(s) for s in args.force}
     config, paths = resolve(args)
     algo = args.algo or config["run"]["algo"]
     for init in inits_for_methods(methods or ()):
@@ -66,8 +71,8 @@ def main() -> None:
     opts = PipelineOptions(
         algo=algo,
         seeds=args.seeds or [int(s) for s in config["run"]["seeds"]],
-        force={normalise_stage(s) for s in args.force},
-        jobs=max(1, args.jobs),
+        force=force,
+        jobs=args.jobs,
         expert=args.expert,
         video=not args.no_video,
         device=args.device,

@@ -8,12 +8,22 @@ and exit status 2.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from optiq.config import DEFAULT_ENV, DEFAULT_HPARAMS, OBS_MODES, PRESETS, load_env_config, parse_override
+from optiq.config import (
+    DEFAULT_ENV,
+    DEFAULT_HPARAMS,
+    MAX_SEED,
+    OBS_MODES,
+    PRESETS,
+    load_env_config,
+    parse_override,
+    setting_rule,
+)
 from optiq.envs import pixel_mode
 from optiq.errors import OptiqError
 from optiq.paths import DEFAULT_OUTPUTS, RunPaths
@@ -24,8 +34,91 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Show defaults and keep the description's line breaks."""
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr (like :func:`run_main`'s errors) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        message = " ".join(message.split())
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _flag_type(check: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type=`` whose ValueError becomes argparse's one-line 'argument --flag: ...' error."""
+
+    def parse(text: str) -> Any:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def setting_arg(dotted: str) -> Callable[[str], Any]:
+    """``type=`` for a flag that overrides the setting ``dotted``: the same range as in hparams.yml."""
+    rule = setting_rule(dotted)
+    if rule is None:
+        raise KeyError(f"no range for setting '{dotted}' in optiq.config.SETTING_RULES")
+
+    def check(text: str) -> Any:
+        try:
+            return rule.apply(text)
+        except ValueError:
+            raise ValueError(f"must be {rule.expect} (like {dotted} in hparams.yml), got {text}") from None
+
+    return _flag_type(check)
+
+
+def int_arg(low: int, high: int | None = None) -> Callable[[str], int]:
+    """``type=`` for an integer flag in ``[low, high]``."""
+    expect = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"must be {expect}, got {text}") from None
+        if value < low or (high is not None and value > high):
+            raise ValueError(f"must be {expect}, got {value}")
+        return value
+
+    return _flag_type(check)
+
+
+seed_arg = int_arg(0, MAX_SEED)
+
+DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, mps"
+
+
+def check_device(text: str) -> str:
+    """``--device``: auto, cpu, cuda, cuda:N or mps, and only a device this machine has (never a silent CPU run)."""
+    device = text.strip().lower()
+    match = re.fullmatch(r"(auto|cpu|mps|cuda)(?::(\d+))?", device)
+    if match is None or (match.group(2) is not None and match.group(1) != "cuda"):
+        raise ValueError(f"unknown device {text!r}; choose one of: {DEVICE_CHOICES}")
+    if device in ("auto", "cpu"):
+        return device
+    import torch
+
+    if match.group(1) == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError("mps is not available on this machine; use --device cpu or auto")
+        return device
+    if not torch.cuda.is_available():
+        raise ValueError(f"{device}: no CUDA GPU is visible; use --device cpu or auto")
+    count = torch.cuda.device_count()
+    if match.group(2) is not None and int(match.group(2)) >= count:
+        raise ValueError(
+            f"{device}: only {count} CUDA GPU(s) visible (cuda:0..cuda:{count - 1}); use one of those, cpu or auto"
+        )
+    return device
+
+
+device_arg = _flag_type(check_device)
+
+
 def make_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    parser = ArgumentParser(description=description, formatter_class=HelpFormatter)
     group = parser.add_argument_group("run selection (shared by all stages)")
     group.add_argument("--env", default=DEFAULT_ENV, help="Gymnasium env id with a section in hparams.yml")
     group.add_argument("--preset", default="quick", choices=PRESETS, help="budget preset from hparams.yml")
@@ -47,7 +140,12 @@ def make_parser(description: str) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a setting with a dotted key, e.g. --set finetune.total_timesteps=20000 (repeatable)",
     )
-    group.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
+    group.add_argument(
+        "--device",
+        type=device_arg,
+        default="auto",
+        help=f"torch device: {DEVICE_CHOICES} (cuda and mps only where available)",
+    )
     group.add_argument("--no-progress", action="store_true", help="hide progress bars (e.g. in CI logs)")
     add_tracking_args(parser)
     return parser

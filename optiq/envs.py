@@ -7,6 +7,8 @@ on: state observations, or (``obs.mode: pixels``) the stacked camera frames of
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +103,10 @@ def _require_render_backend() -> None:
 
 
 def pixel_render_kwargs(obs: dict[str, Any]) -> dict[str, Any]:
-    return {"render_mode": "rgb_array", "width": obs["width"], "height": obs["height"]}
+    # "track": the model's camera that follows the robot (Gymnasium 1.4's default camera stays put,
+    # so a locomotion policy would watch itself leave the picture); InvertedPendulum has none and
+    # keeps the default view.
+    return {"render_mode": "rgb_array", "width": obs["width"], "height": obs["height"], "camera_name": "track"}
 
 
 def make_pixel_env(env_id: str, obs: dict[str, Any]) -> gym.Env:
@@ -174,6 +179,24 @@ class FrozenRunningMeanStd(RunningMeanStd):
 
     def update_from_moments(self, batch_mean: Any, batch_var: Any, batch_count: float) -> None:
         return None
+
+
+@contextmanager
+def plain_statistics(venv: VecNormalize) -> Iterator[VecNormalize]:
+    """Within the block, ``venv`` holds plain SB3 ``RunningMeanStd`` statistics (for pickling).
+
+    A saved VecNormalize pickles its statistics objects; frozen ones would make the file
+    unloadable without optiq. Resuming re-freezes them (:func:`freeze_observation_statistics`).
+    """
+    frozen = venv.obs_rms
+    if isinstance(frozen, FrozenRunningMeanStd):
+        plain = RunningMeanStd(shape=frozen.mean.shape)
+        plain.mean, plain.var, plain.count = frozen.mean.copy(), frozen.var.copy(), float(frozen.count)
+        venv.obs_rms = plain
+    try:
+        yield venv
+    finally:
+        venv.obs_rms = frozen
 
 
 def freeze_observation_statistics(venv: VecEnv) -> VecEnv:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optiq.cli import make_parser, resolve, run_main
+from optiq.cli import make_parser, resolve, run_main, seed_arg, setting_arg
 from optiq.demos.pipeline import collect_stage
 
 
@@ -38,12 +38,17 @@ def main() -> None:
     parser.add_argument("--expert", type=Path, default=None, help="expert folder (expert.zip + expert.json)")
     parser.add_argument("--train-expert", action="store_true", help="train an expert per hparams.yml first")
     parser.add_argument("--expert-algo", choices=["ppo", "sac"], default=None, help="algorithm of a trained expert")
-    parser.add_argument("--expert-timesteps", type=int, default=None, help="budget of a trained expert")
+    parser.add_argument(
+        "--expert-timesteps", type=setting_arg("expert.n_timesteps"), default=None, help="budget of a trained expert"
+    )
     parser.add_argument("--expert-out", type=Path, default=None, help="where a trained expert is saved")
     parser.add_argument(
-        "--n-episodes", type=int, default=None, help="demo episodes (default: demos.n_episodes; minari: all, per set)"
+        "--n-episodes",
+        type=setting_arg("demos.n_episodes"),
+        default=None,
+        help="demo episodes (default: demos.n_episodes; minari: all, per set)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed for training and rollouts")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="random seed for training and rollouts")
     parser.add_argument("--skip-demos", action="store_true", help="only train the expert")
     args = parser.parse_args()
     config, paths = resolve(args)

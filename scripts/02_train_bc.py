@@ -12,7 +12,7 @@ command resumes from the last checkpoint; --restart starts over.
 from __future__ import annotations
 
 from optiq.bc.pipeline import train_bc_stage
-from optiq.cli import make_parser, resolve, run_main
+from optiq.cli import make_parser, resolve, run_main, seed_arg, setting_arg
 
 
 def main() -> None:
@@ -20,8 +20,10 @@ def main() -> None:
     parser.add_argument(
         "--algo", choices=["ppo", "sac"], default=None, help="RL algorithm whose policy BC trains (default: run.algo)"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="BC epochs (default: bc.n_epochs)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (split, init, shuffling)")
+    parser.add_argument(
+        "--epochs", type=setting_arg("bc.n_epochs"), default=None, help="BC epochs (default: bc.n_epochs)"
+    )
+    parser.add_argument("--seed", type=seed_arg, default=0, help="random seed (split, init, shuffling)")
     parser.add_argument("--restart", action="store_true", help="delete earlier BC checkpoints and start over")
     args = parser.parse_args()
     config, paths = resolve(args)

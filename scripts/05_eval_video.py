@@ -10,15 +10,17 @@ Labels: bc_only, and <algo>_<init>_seed<N> for each run of stage 04.
 
 from __future__ import annotations
 
-from optiq.cli import make_parser, resolve, run_main
+from optiq.cli import make_parser, resolve, run_main, seed_arg, setting_arg
 from optiq.evaluation.pipeline import eval_stage
 
 
 def main() -> None:
     parser = make_parser(__doc__)
     parser.add_argument("--only", nargs="*", default=None, metavar="LABEL", help="evaluate only these policies")
-    parser.add_argument("--episodes", type=int, default=None, help="evaluation episodes per policy")
-    parser.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
+    parser.add_argument(
+        "--episodes", type=setting_arg("eval.final_episodes"), default=None, help="evaluation episodes per policy"
+    )
+    parser.add_argument("--seed", type=seed_arg, default=10_000, help="seed of the evaluation episodes")
     parser.add_argument("--no-video", action="store_true", help="skip video recording")
     args = parser.parse_args()
     config, paths = resolve(args)

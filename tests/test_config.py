@@ -55,7 +55,7 @@ def test_missing_key_names_the_dotted_key(tmp_path):
 def test_wrong_type_and_bad_choice(tmp_path):
     section = _hopper()
     section["finetune"]["total_timesteps"] = "lots"
-    with pytest.raises(OptiqError, match="total_timesteps' must be int"):
+    with pytest.raises(OptiqError, match="total_timesteps' must be an integer >= 1, got 'lots'"):
         load_env_config("Hopper-v5", path=_write(tmp_path, {"Hopper-v5": section}))
     section = _hopper()
     section["expert"]["algo"] = "dqn"

@@ -118,3 +118,51 @@ def test_bc_resumes_after_sigkill(tmp_path):
     assert epochs == list(range(1, killed_at + 5))
     assert (bc_dir / "checkpoints" / "epoch_0002.zip").stat().st_mtime_ns == stamp  # earlier epochs not redone
     assert not list(Path(bc_dir).rglob("*.tmp*"))  # no half-written files left for a later stage
+
+
+def test_ctrl_c_during_finetuning_saves_a_checkpoint_and_the_rerun_resumes_there(tmp_path):
+    outputs = tmp_path / "outputs"
+    command = [
+        "scripts/04_finetune_rl.py",
+        "--outputs",
+        str(outputs),
+        "--init",
+        "scratch",
+        "--total-steps",
+        "8192",
+        "--no-progress",
+        "--set",
+        "finetune.checkpoint_freq=100000",  # no periodic checkpoint before the end: only the interrupt saves one
+        "--set",
+        "eval.eval_freq=2048",
+        "--set",
+        "eval.n_eval_episodes=1",
+        "--set",
+        "finetune.ppo.hyperparams.n_steps=512",
+        *SMALL_NET,
+    ]
+    run_dir = outputs / "Hopper-v5" / "quick" / "04_finetune" / "ppo_scratch_seed0"
+    proc = _start(command)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if len(read_eval_csv(run_dir / "eval.csv")) >= 2:  # past the 2048-step evaluation
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "interrupted" in out and "Traceback" not in out
+    stopped_at = read_json(run_dir / "checkpoints" / "latest.json")["timesteps"]
+    assert 2048 <= stopped_at < 8192
+    assert not (run_dir / "summary.json").exists()
+
+    resumed = _start(command)
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out
+    assert f"at {stopped_at} steps" in " ".join(out.split())
+    steps = [row["timesteps"] for row in read_eval_csv(run_dir / "eval.csv")]
+    # the evaluation schedule survives the interrupt; PPO then finishes its last rollout (a step past 8192)
+    assert steps[:5] == [0, 2048, 4096, 6144, 8192] and len(steps) <= 6

@@ -170,13 +170,16 @@ def list_bc_checkpoints(bc_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, float]]:
+    """The rows of ``metrics.csv``: ``epoch`` an int, the losses floats."""
     with open(path, newline="", encoding="utf-8") as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [
+            {k: int(float(v)) if k == "epoch" else float(v) for k, v in row.items()} for row in csv.DictReader(handle)
+        ]
 
 
 def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buffer.getvalue())
@@ -220,7 +223,8 @@ def train_bc(
     rows: list[dict[str, float]] = []
     start_epoch = 0
     if (out_dir / CHECKPOINTS_JSON).is_file() and (out_dir / "metrics.csv").is_file():
-        checkpoints = list_bc_checkpoints(out_dir)
+        # list_bc_checkpoints joins paths to out_dir; keep them relative to it, as the index stores them
+        checkpoints = _relative(list_bc_checkpoints(out_dir), out_dir)
         if checkpoints:
             last = checkpoints[-1]
             _restore(setup, trainer, out_dir / last["model"], algo)
@@ -267,7 +271,7 @@ def train_bc(
     record.finish(
         n_train_transitions=len(setup.train), n_val_transitions=len(setup.val), final=rows[-1] if rows else None
     )
-    return checkpoints
+    return list_bc_checkpoints(out_dir) if checkpoints else checkpoints
 
 
 def _restore(setup: BCSetup, trainer: bc.BC, model_path: Path, algo: str) -> None:
@@ -283,10 +287,14 @@ def _restore(setup: BCSetup, trainer: bc.BC, model_path: Path, algo: str) -> Non
 
 
 def _relative(entries: list[dict[str, Any]], root: Path) -> list[dict[str, Any]]:
+    """Checkpoint paths relative to ``root`` (how checkpoints.json stores them), whether ``root`` and the
+    paths are relative or absolute (an older index may hold absolute ones); a file outside stays absolute."""
+    base = root.resolve()
     for entry in entries:
-        entry["model"] = str(Path(entry["model"]).relative_to(root))
-        if entry.get("vecnormalize"):
-            entry["vecnormalize"] = str(Path(entry["vecnormalize"]).relative_to(root))
+        for key in ("model", "vecnormalize"):
+            if entry.get(key):
+                path = Path(entry[key]).resolve()
+                entry[key] = str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
     return entries
 
 

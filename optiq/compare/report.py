@@ -357,7 +357,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         fields += [key for key in row if key not in fields]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buffer.getvalue())

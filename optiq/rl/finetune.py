@@ -18,7 +18,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from optiq.algos import algo_class, build_model, make_eval_venv, make_training_venv
-from optiq.atomic_io import copy_file, read_json, remove_stale_temp_files, write_json
+from optiq.atomic_io import read_json, remove_stale_temp_files, write_json
 from optiq.bc.train import pretrain_with_bc
 from optiq.demos.storage import load_demos
 from optiq.envs import freeze_observation_statistics, pixel_mode
@@ -28,6 +28,7 @@ from optiq.policies import PolicyFiles, check_spaces, load_model
 from optiq.records import RunRecord
 from optiq.rl.bootstrap import AdapterObsWrapper, load_bundle, save_bundle, write_bundle
 from optiq.rl.demo_sac import DemoSAC
+from optiq.rl.export import save_stock_model, save_vecnormalize
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
 from optiq.rl.sb3 import bootstrap_model
 from optiq.rl.training import (
@@ -79,6 +80,7 @@ DEMO_SAC_SETTINGS = (
     "bc_coeff",
     "bc_filter",
     "bc_batch_size",
+    "critic_layer_norm",
     "learning_starts",
     "ent_coef",
 )
@@ -116,6 +118,36 @@ def _attach_demonstrations(model: BaseAlgorithm, demos_path: Path | None, bc_mod
         model.set_demonstrations(trajectories, behaviour_policy=bc_model.policy if bc_model is not None else None)
     elif isinstance(model, DemoSAC):
         model.set_demonstrations(trajectories)
+
+
+class BestPolicy:
+    """Keeps ``best_model.zip`` (stock SB3) + ``best_vecnormalize.pkl``: the best evaluated policy so far.
+
+    ``best.json`` remembers its return, so a resumed run only replaces it with a better one.
+    """
+
+    def __init__(self, run_dir: Path, model: BaseAlgorithm):
+        self.run_dir = run_dir
+        self.model = model
+        self.path = run_dir / "best.json"
+        self.best = read_json(self.path) if self.path.is_file() else None
+
+    def update(self, row: dict[str, float]) -> None:
+        if self.best is not None and row["return_mean"] <= self.best["return_mean"]:
+            return
+        save_stock_model(self.model, self.run_dir / "best_model.zip")
+        venv = self.model.get_env()
+        if isinstance(venv, VecNormalize):
+            save_vecnormalize(venv, self.run_dir / "best_vecnormalize.pkl")
+        self.best = {"return_mean": row["return_mean"], "timesteps": int(row["timesteps"])}
+        write_json(self.path, self.best)
+
+    def files(self, algo: str) -> dict[str, Any] | None:
+        if self.best is None:
+            return None
+        norm = self.run_dir / "best_vecnormalize.pkl"
+        files = PolicyFiles(self.run_dir / "best_model.zip", norm if norm.is_file() else None, algo)
+        return {**files.to_json(), **self.best}
 
 
 EARLY_FRACTION = 0.2
@@ -178,6 +210,8 @@ def _start_model(
             )
     if checkpoint is not None:
         venv = make_training_venv(config, algo, seed, norm_stats_path=checkpoint.vecnormalize)
+        if init != "scratch":  # checkpoints store plain statistics; a BC start keeps BC's frozen
+            venv = freeze_observation_statistics(venv)
         console.print(f"resuming from {checkpoint.model} at {checkpoint.timesteps} steps")
         model = resume_model(cls, checkpoint, venv, device, tb)
         if isinstance(model, HybridPPO):  # its demos and behaviour policy are not in the checkpoint
@@ -272,11 +306,13 @@ def finetune(
         console.print(f"BC warm-up: {bc_steps} batches, demo NLL {metrics['nll']:.3f}, action MSE {metrics['mse']:.4f}")
     log = EvalLog(run_dir / "eval.csv")
     log.truncate_after(int(model.num_timesteps))
+    best = BestPolicy(run_dir, model)
     evaluation = PeriodicEvaluation(
         make_eval_venv(config, algo, seed + 1000, normalize=isinstance(model.get_env(), VecNormalize)),
         log,
         config["eval"]["eval_freq"],
         config["eval"]["n_eval_episodes"],
+        on_eval=best.update,
     )
     callbacks = [evaluation]
     if video_every > 0:
@@ -298,11 +334,11 @@ def finetune(
             meta,
         )
 
-    final = latest_checkpoint(run_dir / "checkpoints")
-    assert final is not None
-    copy_file(final.model, run_dir / "final_model.zip")
-    if final.vecnormalize is not None:
-        copy_file(final.vecnormalize, run_dir / "vecnormalize.pkl")
+    # The final policy as stock SB3 (PPO.load / SAC.load without optiq); checkpoints/ keeps the resumable run.
+    save_stock_model(model, run_dir / "final_model.zip")
+    venv = model.get_env()
+    if isinstance(venv, VecNormalize):
+        save_vecnormalize(venv, run_dir / "vecnormalize.pkl")
     rows = log.rows
     summary = {
         "env_id": config["env_id"],
@@ -319,14 +355,12 @@ def finetune(
         if (run_dir / "bootstrap_report.json").is_file()
         else None,
         "policy": PolicyFiles(
-            run_dir / "final_model.zip",
-            run_dir / "vecnormalize.pkl" if final.vecnormalize else None,
-            algo,
-            type(model).__name__ if type(model) is not algo_class(algo) else None,
+            run_dir / "final_model.zip", run_dir / "vecnormalize.pkl" if isinstance(venv, VecNormalize) else None, algo
         ).to_json(),
+        "best_policy": best.files(algo),
     }
     write_json(run_dir / "summary.json", summary)
-    for name in ("final_model.zip", "vecnormalize.pkl", "eval.csv", "summary.json"):
+    for name in ("final_model.zip", "vecnormalize.pkl", "best_model.zip", "eval.csv", "summary.json"):
         record.add_artifact(run_dir / name)
     record.finish(
         final_return=summary["final_return"], unlearning=summary["unlearning"], bootstrap=summary["bootstrap"]

@@ -115,6 +115,9 @@ def finetune_stage(
             "copy_report.json",
             "adapters.pt",
             "bootstrap_report.json",
+            "best.json",
+            "best_model.zip",
+            "best_vecnormalize.pkl",
         ]
         remove_outputs(run_dir, stale)
     console.print(f"[bold]{algo.upper()} from {init}[/] (seed {seed}) -> {run_dir}")

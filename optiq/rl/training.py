@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
+import pickle
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_nor
 
 from optiq.atomic_io import read_json, write_json, write_text, write_with
 from optiq.errors import OptiqError
+from optiq.rl.export import save_vecnormalize
+from optiq.rl.interrupt import Interrupted, StopOnSignal, stop_on_signals, stop_requested
 
 EVAL_COLUMNS = ("timesteps", "return_mean", "return_std", "length_mean", "wall_time_s")
 
@@ -74,7 +78,7 @@ def save_checkpoint(
     index: dict[str, Any] = {"timesteps": step, "model": model_path.name, "vecnormalize": None, "replay_buffer": None}
     venv = model.get_env()
     if isinstance(venv, VecNormalize):
-        norm_path = write_with(ckpt_dir / f"vecnormalize_{step:09d}.pkl", lambda p: venv.save(str(p)))
+        norm_path = save_vecnormalize(venv, ckpt_dir / f"vecnormalize_{step:09d}.pkl")
         index["vecnormalize"] = norm_path.name
     if replay_buffer and isinstance(model, OffPolicyAlgorithm):
         buffer_path = write_with(ckpt_dir / f"replay_buffer_{step:09d}.pkl", lambda p: model.save_replay_buffer(p))
@@ -100,13 +104,19 @@ class PeriodicCheckpoint(BaseCallback):
         self._last = 0
 
     def _on_training_start(self) -> None:
-        self._last = self.num_timesteps
+        self._last = schedule_start(self.num_timesteps, self.freq)
 
     def _on_step(self) -> bool:
         if self.freq > 0 and self.num_timesteps - self._last >= self.freq:
             self._last = self.num_timesteps
             save_checkpoint(self.model, self.ckpt_dir)
         return True
+
+
+def schedule_start(timesteps: int, freq: int) -> int:
+    """The last multiple of ``freq`` at or before ``timesteps``: a run resumed from an interrupt
+    checkpoint (any step) keeps evaluating and checkpointing on the same schedule."""
+    return timesteps - timesteps % freq if freq > 0 else timesteps
 
 
 class EvalLog:
@@ -126,10 +136,12 @@ class EvalLog:
 
     def _write(self) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=EVAL_COLUMNS)
+        writer = csv.DictWriter(buffer, fieldnames=EVAL_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in self.rows:
-            writer.writerow({key: row[key] for key in EVAL_COLUMNS})
+            values = {key: row[key] for key in EVAL_COLUMNS}
+            values["timesteps"] = int(values["timesteps"])  # a step count: 20000, not 20000.0
+            writer.writerow(values)
         write_text(self.path, buffer.getvalue())
 
 
@@ -167,8 +179,9 @@ class PeriodicEvaluation(BaseCallback):
         self._start = time.monotonic()
 
     def _on_training_start(self) -> None:
-        self._last = self.num_timesteps
-        if not any(row["timesteps"] == self.num_timesteps for row in self.log.rows):
+        self._last = schedule_start(self.num_timesteps, self.freq)
+        # The start of a run is evaluated (step 0: the initial policy); a resumed run continues its schedule.
+        if self.num_timesteps == 0 and not any(row["timesteps"] == 0 for row in self.log.rows):
             self.evaluate()
 
     def _on_step(self) -> bool:
@@ -178,7 +191,8 @@ class PeriodicEvaluation(BaseCallback):
         return True
 
     def _on_training_end(self) -> None:
-        if not any(row["timesteps"] == self.num_timesteps for row in self.log.rows):
+        # An interrupted run is evaluated where its schedule says, after resuming, not at the stop.
+        if stop_requested() is None and not any(row["timesteps"] == self.num_timesteps for row in self.log.rows):
             self.evaluate()
 
     def evaluate(self) -> dict[str, float]:
@@ -213,8 +227,16 @@ def resume_model(
     """Load a checkpoint onto ``venv`` (whose VecNormalize stats were loaded by the caller)."""
     try:
         model = algo_cls.load(str(checkpoint.model), env=venv, device=device, tensorboard_log=tensorboard_log)
+    except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as exc:
+        raise OptiqError(
+            f"checkpoint {checkpoint.model} is damaged ({type(exc).__name__}: {exc}); "
+            "rerun with --restart to start over"
+        ) from None
     except Exception as exc:
-        raise OptiqError(f"cannot load checkpoint {checkpoint.model}: {exc} (delete it to start over)") from None
+        raise OptiqError(
+            f"cannot load checkpoint {checkpoint.model}: {type(exc).__name__}: {exc} (check --device and the installed "
+            "versions; if the file itself is damaged, rerun with --restart)"
+        ) from None
     if checkpoint.replay_buffer is not None and isinstance(model, OffPolicyAlgorithm):
         model.load_replay_buffer(str(checkpoint.replay_buffer))
     return model
@@ -232,12 +254,18 @@ def learn(
     """Train until ``model.num_timesteps == total_timesteps``, checkpointing on the way and at the end."""
     remaining = total_timesteps - int(model.num_timesteps)
     if remaining > 0:
-        all_callbacks = CallbackList([*callbacks, PeriodicCheckpoint(run_dir / "checkpoints", checkpoint_freq)])
-        model.learn(
-            remaining,
-            callback=all_callbacks,
-            reset_num_timesteps=model.num_timesteps == 0,
-            progress_bar=progress_bar,
-            tb_log_name=tb_log_name,
+        all_callbacks = CallbackList(
+            [*callbacks, PeriodicCheckpoint(run_dir / "checkpoints", checkpoint_freq), StopOnSignal()]
         )
-        save_checkpoint(model, run_dir / "checkpoints")
+        with stop_on_signals():
+            model.learn(
+                remaining,
+                callback=all_callbacks,
+                reset_num_timesteps=model.num_timesteps == 0,
+                progress_bar=progress_bar,
+                tb_log_name=tb_log_name,
+            )
+            save_checkpoint(model, run_dir / "checkpoints")
+            signum = stop_requested()
+        if signum is not None:
+            raise Interrupted(f"stopped by signal {signum} at {model.num_timesteps} steps; checkpoint saved")
