@@ -1,12 +1,19 @@
 #!/usr/bin/env python
 """Overhead of optiq's stage-04 fine-tuning vs a bare SB3 ``learn()`` on the same env and config.
 
-Both sides build the same PPO (Hopper-v5 hparams, VecNormalize, one torch thread) and train
-the same number of env steps, interleaved (bare, optiq, bare, optiq, ...) so machine load
-hits both alike. optiq's side is the real ``optiq.rl.finetune.finetune`` with its
-checkpointing, CSV/TensorBoard logging and run records; periodic evaluation is off (it is
-a feature that costs env steps, not overhead), the start/end evaluations are one episode.
-Prints steps/s of each repetition and, last, ``overhead_ratio=<optiq/bare>`` (target >= 0.95).
+Two comparisons, each interleaved (bare, optiq, bare, optiq, ...) so machine load hits both
+sides alike, all single-threaded:
+
+* ``scratch``: the real ``optiq.rl.finetune.finetune`` from scratch (checkpointing,
+  CSV/TensorBoard logging, run records) vs SB3's PPO with the same settings;
+* ``bc``: the default BC -> RL method (``--init bc``: HybridPPO with the env's
+  ``finetune.ppo.bc_rl``, its demo passes included; the critic warm-up is switched off so every
+  step pays for the BC anchor and the demo samples) vs the same bare SB3 PPO.
+
+Periodic evaluation is off (it is a feature that costs env steps, not overhead); the
+start/end evaluations are one episode. Demos (5 episodes of the shipped expert) and a short BC
+are made once, untimed. Prints steps/s of each repetition and, last, the two ratios
+``overhead_ratio=<optiq scratch/bare> bc_overhead_ratio=<optiq bc/bare>`` (targets >= 0.95, >= 0.8).
 """
 
 from __future__ import annotations
@@ -18,7 +25,11 @@ import time
 from pathlib import Path
 
 from optiq.algos import build_model, make_training_venv
+from optiq.bc.train import list_bc_checkpoints, train_bc
 from optiq.config import load_env_config
+from optiq.demos.collect import collect_demos
+from optiq.paths import shipped_expert
+from optiq.policies import PolicyFiles
 from optiq.rl.finetune import finetune
 from optiq.seeding import seed_everything
 
@@ -32,10 +43,23 @@ def bare_sb3(config: dict, steps: int, seed: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def optiq_finetune(config: dict, steps: int, seed: int, folder: Path) -> float:
+def optiq_finetune(config: dict, steps: int, seed: int, folder: Path, init: str, bc: PolicyFiles | None) -> float:
+    demos = folder.parent / "demos" / "demos.npz"
     start = time.perf_counter()
-    finetune(config, folder, "ppo", "scratch", seed, total_timesteps=steps, device="cpu", progress_bar=False)
+    finetune(
+        config, folder, "ppo", init, seed, bc, total_timesteps=steps, device="cpu", progress_bar=False, demos_path=demos
+    )
     return steps / (time.perf_counter() - start)
+
+
+def prepare_bc(config: dict, root: Path) -> PolicyFiles:
+    expert = shipped_expert(config["env_id"])
+    if expert is None:
+        raise SystemExit(f"no shipped expert for {config['env_id']}: the bc comparison needs demos")
+    collect_demos(config, expert, root / "demos", n_episodes=5, seed=0, device="cpu")
+    bc_config = {**config, "bc": {**config["bc"], "n_epochs": 5, "checkpoint_every": 5}}
+    train_bc(bc_config, root / "demos", root / "bc", seed=0, algo="ppo", device="cpu", progress_bar=False)
+    return PolicyFiles.from_json(list_bc_checkpoints(root / "bc")[-1])
 
 
 def main() -> None:
@@ -44,17 +68,32 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16384, help="env steps per repetition")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    overrides = {"eval.eval_freq": 0, "eval.n_eval_episodes": 1, "finetune.checkpoint_freq": args.steps // 4}
+    overrides = {
+        "eval.eval_freq": 0,
+        "eval.n_eval_episodes": 1,
+        "finetune.checkpoint_freq": args.steps // 4,
+        "finetune.ppo.bc_rl.critic_warmup_steps": 0,
+        "finetune.ppo.bc_rl.actor_lr_warmup_steps": 0,
+    }
     config = load_env_config(args.env, "full", overrides=overrides)
-    bare, ours = [], []
+    print(f"{args.env}: bc_rl = {config['finetune']['ppo']['bc_rl']}")
+    bare: list[float] = []
+    ours: dict[str, list[float]] = {"scratch": [], "bc": []}
     with tempfile.TemporaryDirectory() as tmp:
+        bc = prepare_bc(config, Path(tmp))
         for rep in range(args.repeats):
             bare.append(bare_sb3(config, args.steps, seed=rep))
-            ours.append(optiq_finetune(config, args.steps, rep, Path(tmp) / f"rep{rep}"))
-            print(f"rep {rep}: bare SB3 {bare[-1]:7.1f} steps/s   optiq 04 {ours[-1]:7.1f} steps/s")
-    ratio = statistics.median(ours) / statistics.median(bare)
-    print(f"median: bare {statistics.median(bare):.1f} steps/s, optiq {statistics.median(ours):.1f} steps/s")
-    print(f"overhead_ratio={ratio:.3f}")
+            for init in ("scratch", "bc"):
+                run_dir = Path(tmp) / f"{init}{rep}"
+                ours[init].append(optiq_finetune(config, args.steps, rep, run_dir, init, bc if init == "bc" else None))
+            print(
+                f"rep {rep}: bare SB3 {bare[-1]:7.1f} steps/s   optiq scratch {ours['scratch'][-1]:7.1f}   "
+                f"optiq bc {ours['bc'][-1]:7.1f}"
+            )
+    med = {k: statistics.median(v) for k, v in ours.items()}
+    base = statistics.median(bare)
+    print(f"median steps/s: bare {base:.1f}, optiq scratch {med['scratch']:.1f}, optiq bc {med['bc']:.1f}")
+    print(f"overhead_ratio={med['scratch'] / base:.3f} bc_overhead_ratio={med['bc'] / base:.3f}")
 
 
 if __name__ == "__main__":
