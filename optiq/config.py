@@ -327,7 +327,9 @@ SETTING_RULES: dict[str, Rule] = {
     "finetune.sac.bc_rl.bc_coeff": _NON_NEGATIVE,
     "finetune.sac.bc_rl.bc_filter": _boolean(),
     "finetune.sac.bc_rl.bc_batch_size": _COUNT,
+    "finetune.sac.bc_rl.bc_decay": _DISCOUNT,
     "finetune.sac.bc_rl.critic_layer_norm": _boolean(),
+    "finetune.sac.bc_rl.target_entropy": _target_entropy(),
     "finetune.sac.bc_rl.learning_starts": _STEPS,
     "finetune.sac.bc_rl.ent_coef": _ent_coef(),
     "eval.eval_freq": _STEPS,  # 0: evaluate only at the start and the end

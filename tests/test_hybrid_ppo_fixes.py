@@ -41,14 +41,14 @@ def test_demo_surrogate_ratio_is_one_at_an_iterations_first_step():
     first_ratios = []
     original = model._demo_ppo_loss
 
-    def spy(idx):
+    def spy(idx, *args):
         if not first_ratios:
             it = model._iteration
             obs = th.as_tensor(it.obs[idx])
             log_prob = model.policy.get_distribution(obs).log_prob(th.as_tensor(model._demo["acts"][idx]))
             first_ratios.append(th.exp(log_prob - th.as_tensor(it.old_log_prob[idx])).detach())
             first_ratios.append(th.exp(log_prob - th.as_tensor(model._demo["mu_log_prob"][idx])).detach())
-        return original(idx)
+        return original(idx, *args)
 
     model._demo_ppo_loss = spy
     model.learn(128, reset_num_timesteps=False)

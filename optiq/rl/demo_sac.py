@@ -9,7 +9,7 @@ a critic warm-up on the BC policy's own rollouts, and a Q-filtered BC anchor.
   pulled around by an untrained Q-function. ``ent_coef`` should start small (``auto_0.01``):
   SAC's default initial temperature 1.0 would dominate a near-deterministic BC actor's
   targets during the warm-up and its updates afterwards.
-* Q-filtered BC (Nair et al. 2018): the squared distance between the actor's deterministic
+* BC anchor, optionally Q-filtered (Nair et al. 2018): the squared distance between the actor's deterministic
   action and the demo action, counted only on demo samples where the critic rates the demo
   action above the actor's (``bc_filter``). The anchor holds where the demonstrator is still
   better and lets go where RL has overtaken it. Its weight is ``bc_coeff`` times the batch's
@@ -158,6 +158,7 @@ class DemoSAC(SAC):
         bc_coeff: float = 0.0,
         bc_filter: bool = True,
         bc_batch_size: int = 256,
+        bc_decay: float = 1.0,
         critic_layer_norm: bool = False,
         **kwargs: Any,
     ):
@@ -170,6 +171,7 @@ class DemoSAC(SAC):
         self.bc_coeff = float(bc_coeff)
         self.bc_filter = bool(bc_filter)
         self.bc_batch_size = int(bc_batch_size)
+        self.bc_decay = float(bc_decay)
         self._bc_pass: list[float] = []
         kwargs.setdefault("replay_buffer_class", DemoMixReplayBuffer)
         kwargs.setdefault("replay_buffer_kwargs", {"demo_fraction": demo_fraction})
@@ -188,6 +190,11 @@ class DemoSAC(SAC):
     def actor_is_learning(self) -> bool:
         return self.num_timesteps > self.critic_warmup_steps
 
+    def bc_coefficient(self) -> float:
+        """``bc_coeff * bc_decay ** (thousands of env steps since the warm-up)``."""
+        thousands = max(0, self.num_timesteps - self.critic_warmup_steps) / 1000
+        return self.bc_coeff * self.bc_decay**thousands
+
     def set_demonstrations(self, trajectories: list[types.TrajectoryWithRew]) -> None:
         acts = np.concatenate([t.acts for t in trajectories]).astype(np.float32)
         buffer = self.replay_buffer
@@ -201,10 +208,10 @@ class DemoSAC(SAC):
         if not self.actor_is_learning():
             return False
         buffer = self.replay_buffer
-        if self.bc_coeff > 0 and isinstance(buffer, DemoMixReplayBuffer) and buffer.demo is not None:
-            (
-                self.bc_coeff * self.filtered_bc_loss(buffer.sample_demos(self.bc_batch_size, self._vec_normalize_env))
-            ).backward()
+        coeff = self.bc_coefficient()
+        if coeff > 0 and isinstance(buffer, DemoMixReplayBuffer) and buffer.demo is not None:
+            demos = buffer.sample_demos(self.bc_batch_size, self._vec_normalize_env)
+            (coeff * self.filtered_bc_loss(demos)).backward()
         return True
 
     def filtered_bc_loss(self, demo: ReplayBufferSamples) -> th.Tensor:
@@ -229,3 +236,4 @@ class DemoSAC(SAC):
             self.logger.record("demo_sac/bc_filter_pass", float(np.mean(self._bc_pass)))
             self._bc_pass = []
         self.logger.record("demo_sac/critic_warmup", float(not self.actor_is_learning()))
+        self.logger.record("demo_sac/bc_coeff", self.bc_coefficient())

@@ -80,9 +80,11 @@ DEMO_SAC_SETTINGS = (
     "bc_coeff",
     "bc_filter",
     "bc_batch_size",
+    "bc_decay",
     "critic_layer_norm",
     "learning_starts",
     "ent_coef",
+    "target_entropy",
 )
 
 

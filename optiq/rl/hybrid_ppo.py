@@ -50,6 +50,7 @@ from optiq.rl.vtrace import discounted_returns, vtrace
 
 ACTOR_PREFIXES = ("mlp_extractor.policy_net.", "action_net.", "log_std", "pi_features_extractor.")
 BC_LOSSES = ("nll", "mse")
+VTRACE_COVERAGE = 4  # V-trace targets per iteration for this many times the demo samples drawn
 
 
 @dataclass
@@ -95,6 +96,7 @@ class DemoIteration:
     vs: np.ndarray | None = None  # V-trace value targets
     adv: np.ndarray | None = None  # V-trace advantages, scaled like the on-policy ones (not centred)
     bc_weight: np.ndarray | None = None  # 1 where the BC anchor applies (the filter), else 0
+    vtrace_index: np.ndarray | None = None  # the transitions with V-trace targets this iteration
 
 
 def actor_parameter_names(policy: ActorCriticPolicy) -> set[str]:
@@ -150,12 +152,17 @@ class HybridPPO(PPO):
         """
         flat = rollout.flatten_trajectories_with_rew(trajectories)
         obs, acts = flat.obs.astype(np.float32), flat.acts.astype(np.float32)
+        lengths = np.array([len(t.acts) for t in trajectories])
+        # Every state once (T + 1 per episode, the last one only to bootstrap): transition i's
+        # state is states[state_index[i]], its next state states[state_index[i] + 1].
+        episode = np.repeat(np.arange(len(trajectories)), lengths)
         self._demo = {
             "obs": obs,
-            "next_obs": flat.next_obs.astype(np.float32),
+            "states": np.concatenate([np.asarray(t.obs, dtype=np.float32) for t in trajectories]),
+            "state_index": np.arange(len(acts)) + episode,
             "acts": acts,
             "rews": flat.rews.astype(np.float32),
-            "ends": np.cumsum([len(t.acts) for t in trajectories]),
+            "ends": np.cumsum(lengths),
             "terminal": np.array([bool(t.terminal) for t in trajectories]),
         }
         # A resumed run draws a fresh stream, not the first iterations' demo batches again.
@@ -213,32 +220,48 @@ class HybridPPO(PPO):
         starts = np.concatenate([[0], self._demo["ends"][:-1]])
         return list(zip(starts.tolist(), self._demo["ends"].tolist(), self._demo["terminal"].tolist()))
 
+    def _vtrace_episodes(self) -> list[int]:
+        """Demo episodes whose V-trace targets this iteration computes: a random few covering the draws.
+
+        Demo samples are drawn only from these, so the per-iteration critic and actor passes cost a
+        few episodes, not the whole demo set (on Hopper: 4 of 20 episodes, 4x the ~880 draws).
+        """
+        assert self._demo is not None
+        lengths = np.diff(np.concatenate([[0], self._demo["ends"]]))
+        updates = self.n_epochs * -(-self.rollout_buffer.buffer_size * self.rollout_buffer.n_envs // self.batch_size)
+        wanted = VTRACE_COVERAGE * updates * max(1, round(self.batch_size * self.hybrid.demo_loss_weight))
+        chosen, covered = [], 0
+        for episode in self._demo_rng.permutation(len(lengths)).tolist():
+            if covered >= wanted:
+                break
+            chosen.append(episode)
+            covered += int(lengths[episode])
+        return sorted(chosen)
+
     @th.no_grad()
     def _prepare_demo_iteration(self) -> DemoIteration:
         """Normalised demo observations, and (if used) V-trace targets and the BC filter, for this iteration."""
         assert self._demo is not None
         demo = self._demo
-        it = DemoIteration(obs=self._normalize_obs(demo["obs"]))
-        needs_vtrace = self.hybrid.mix_ratio > 0
-        needs_filter = self.hybrid.bc_filter and self.hybrid.bc_coeff > 0
-        if not (needs_vtrace or needs_filter):
-            return it
-        values = self._values(it.obs)
-        next_values = self._values(self._normalize_obs(demo["next_obs"]))
-        rews = self._scaled_rewards(demo["rews"])
+        states = self._normalize_obs(demo["states"])
+        it = DemoIteration(obs=states[demo["state_index"]])
         episodes = self._episode_bounds()
-        # A time-limited episode continues past its last state: bootstrap it with the critic.
-        bootstraps = [0.0 if terminal else float(next_values[end - 1]) for _, end, terminal in episodes]
-        if needs_vtrace:
-            it.old_log_prob = self._log_prob(self.policy, it.obs, demo["acts"])
-            log_rhos = it.old_log_prob - demo["mu_log_prob"]
-            it.vs, it.adv = np.zeros_like(values), np.zeros_like(values)
-            for (start, end, _), bootstrap in zip(episodes, bootstraps):
+        rews = self._scaled_rewards(demo["rews"])
+        if self.hybrid.mix_ratio > 0:
+            chosen = self._vtrace_episodes()
+            it.vtrace_index = np.concatenate([np.arange(episodes[e][0], episodes[e][1]) for e in chosen])
+            it.old_log_prob = np.zeros(len(demo["acts"]), dtype=np.float32)
+            it.vs, it.adv = np.zeros(len(demo["acts"])), np.zeros(len(demo["acts"]))
+            for e in chosen:
+                start, end, terminal = episodes[e]
+                first = int(demo["state_index"][start])
+                values = self._values(states[first : first + end - start + 1])  # the episode's states and x_T
+                it.old_log_prob[start:end] = self._log_prob(self.policy, it.obs[start:end], demo["acts"][start:end])
                 result = vtrace(
-                    log_rhos[start:end],
+                    it.old_log_prob[start:end] - demo["mu_log_prob"][start:end],
                     rews[start:end],
-                    values[start:end],
-                    bootstrap,
+                    values[:-1],
+                    0.0 if terminal else float(values[-1]),  # a time-limit cut continues: bootstrap it
                     self.gamma,
                     self.hybrid.rho_bar,
                     self.hybrid.c_bar,
@@ -248,9 +271,12 @@ class HybridPPO(PPO):
                 # The on-policy advantages' scale, without their centring: a demo action the critic
                 # rates above V(s) keeps a positive advantage.
                 it.adv = it.adv / (float(np.std(self.rollout_buffer.advantages)) + 1e-8)
-        if needs_filter:
+        if self.hybrid.bc_filter and self.hybrid.bc_coeff > 0:
+            state_values = self._values(states)
+            values = state_values[demo["state_index"]]
             returns = np.zeros_like(values)
-            for (start, end, _), bootstrap in zip(episodes, bootstraps):
+            for start, end, terminal in episodes:
+                bootstrap = 0.0 if terminal else float(state_values[demo["state_index"][end - 1] + 1])
                 returns[start:end] = discounted_returns(rews[start:end], bootstrap, self.gamma)
             it.bc_weight = (returns > values).astype(np.float32)
         return it
@@ -288,35 +314,60 @@ class HybridPPO(PPO):
         return True
 
     def _auxiliary_loss(self) -> th.Tensor | None:
-        """The BC anchor and the demo-sample PPO term that apply now; None if neither does."""
+        """The BC anchor and the demo-sample PPO term that apply now; None if neither does.
+
+        Both draw from one batch of demo transitions and share one forward pass: the BC anchor
+        uses ``bc_batch_size`` of them, the demo samples the first ``n_demo``.
+        """
         if self._demo is None or self._iteration is None or not self.hybrid.uses_demos:
             return None
-        terms = []
         coeff = self.bc_coefficient()
-        if coeff > 0 and not self.in_critic_warmup():
-            idx = self._demo_rng.integers(0, len(self._demo["acts"]), size=self.hybrid.bc_batch_size)
-            terms.append(coeff * self._bc_loss(idx))
+        n_bc = self.hybrid.bc_batch_size if coeff > 0 and not self.in_critic_warmup() else 0
+        n_demo = 0
         if self.hybrid.mix_ratio > 0:
-            n_demo = max(1, round(self.batch_size * self.hybrid.mix_ratio / (1.0 - self.hybrid.mix_ratio)))
-            idx = self._demo_rng.integers(0, len(self._demo["acts"]), size=n_demo)
-            terms.append(self._demo_ppo_loss(idx))
-        return sum(terms) if terms else None
-
-    def _bc_loss(self, idx: np.ndarray) -> th.Tensor:
-        """BC loss on demo samples ``idx``; with the filter, samples the policy already beats weigh 0."""
-        assert self._demo is not None and self._iteration is not None
+            n_demo = max(1, round(self.batch_size * self.hybrid.demo_loss_weight))
+        if n_bc == 0 and n_demo == 0:
+            return None
+        idx = self._demo_rng.integers(0, len(self._demo["acts"]), size=max(n_bc, n_demo))
+        if n_demo:  # demo samples come from the episodes with V-trace targets this iteration
+            pool = self._iteration.vtrace_index
+            assert pool is not None
+            idx[:n_demo] = pool[self._demo_rng.integers(0, len(pool), size=n_demo)]
         obs = th.as_tensor(self._iteration.obs[idx], device=self.device)
         acts = th.as_tensor(self._demo["acts"][idx], device=self.device)
-        dist = self.policy.get_distribution(obs)
-        if self.hybrid.bc_loss == "mse":
-            per_sample = ((dist.mode() - acts) ** 2).sum(dim=-1)
+        dist, values = self._distribution_and_values(obs)
+        log_prob = dist.log_prob(acts)
+        terms = []
+        if n_bc:
+            terms.append(coeff * self._bc_loss(idx[:n_bc], dist, log_prob[:n_bc], acts[:n_bc]))
+        if n_demo:
+            terms.append(self._demo_ppo_loss(idx[:n_demo], log_prob[:n_demo], values[:n_demo]))
+        return sum(terms)
+
+    def _distribution_and_values(self, obs: th.Tensor) -> tuple[Any, th.Tensor]:
+        """The action distribution and V(s) in one pass (SB3's ``evaluate_actions`` without the actions)."""
+        policy = self.policy
+        features = policy.extract_features(obs)
+        if policy.share_features_extractor:
+            latent_pi, latent_vf = policy.mlp_extractor(features)
         else:
-            per_sample = -dist.log_prob(acts)
+            pi_features, vf_features = features
+            latent_pi = policy.mlp_extractor.forward_actor(pi_features)
+            latent_vf = policy.mlp_extractor.forward_critic(vf_features)
+        return policy._get_action_dist_from_latent(latent_pi), policy.value_net(latent_vf).flatten()
+
+    def _bc_loss(self, idx: np.ndarray, dist: Any, log_prob: th.Tensor, acts: th.Tensor) -> th.Tensor:
+        """BC loss on demo samples ``idx``; with the filter, samples the policy already beats weigh 0."""
+        assert self._iteration is not None
+        if self.hybrid.bc_loss == "mse":
+            per_sample = ((dist.mode()[: len(idx)] - acts) ** 2).sum(dim=-1)
+        else:
+            per_sample = -log_prob
         if self._iteration.bc_weight is not None:
             per_sample = per_sample * th.as_tensor(self._iteration.bc_weight[idx], device=self.device)
         return per_sample.mean()
 
-    def _demo_ppo_loss(self, idx: np.ndarray) -> th.Tensor:
+    def _demo_ppo_loss(self, idx: np.ndarray, log_prob: th.Tensor, values: th.Tensor) -> th.Tensor:
         """PPO's clipped surrogate and value loss on demo samples, with V-trace advantages/targets.
 
         The ratio is pi_theta / pi_old, pi_old being the policy at the start of this iteration
@@ -327,17 +378,11 @@ class HybridPPO(PPO):
         """
         it = self._iteration
         assert it is not None and it.old_log_prob is not None and it.adv is not None and it.vs is not None
-        assert self._demo is not None
-        obs = th.as_tensor(it.obs[idx], device=self.device)
-        acts = th.as_tensor(self._demo["acts"][idx], device=self.device)
         adv = th.as_tensor(it.adv[idx], device=self.device, dtype=th.float32)
-        values, log_prob, _ = self.policy.evaluate_actions(obs, acts)
         ratio = th.exp(log_prob - th.as_tensor(it.old_log_prob[idx], device=self.device))
         clip = self.clip_range(self._current_progress_remaining)
         policy_loss = -th.min(adv * ratio, adv * th.clamp(ratio, 1 - clip, 1 + clip)).mean()
-        value_loss = th.nn.functional.mse_loss(
-            th.as_tensor(it.vs[idx], device=self.device, dtype=th.float32), values.flatten()
-        )
+        value_loss = th.nn.functional.mse_loss(th.as_tensor(it.vs[idx], device=self.device, dtype=th.float32), values)
         weight = self.hybrid.demo_loss_weight
         if self.in_critic_warmup():
             return weight * self.vf_coef * value_loss
