@@ -1,9 +1,26 @@
-"""run_all: stages 01 -> 06 in order, skipping stages whose outputs are complete.
+"""run_all: stages 01 -> 06 in order, reusing only outputs whose fingerprint is current.
 
-Stages 01-03, 05 and 06 run in this process. Fine-tuning runs (BC->RL and scratch, per
-seed; with ``--methods`` also bc_naive, AIRL, GAIL, DAgger) run as parallel
-``scripts/04_finetune_rl.py`` subprocesses (``--jobs``, default one per CPU core): each is
-single-threaded, so on 2 cores two runs take the time of one.
+Every stage is made of units: the demos (shared, or one per seed with ``--demos-per-seed``),
+one BC and one checkpoint selection per seed (``02_bc/seed<N>/``, ``03_select/seed<N>/``),
+one fine-tuning run per (init, seed), one evaluation per policy (``bc_only_seed<N>`` and each
+run), and the comparison. A unit is reused only if it finished and the ``fingerprint.json``
+beside it equals the one the current settings give (optiq.records: the settings the stage
+reads, its seed, the sha256 of its input files and the stage's code version). Otherwise it
+reruns, with one line saying why (``finetune.ppo.bc_rl.bc_coeff changed 1.0 -> 0.5:
+rerunning``); an unfinished unit with a current fingerprint resumes. Since fingerprints hold
+the identity of the inputs, a unit whose upstream was redone is redone too. ``--force
+STAGE`` redoes that stage and every later one.
+
+Before a stage reuses outputs it checks they can be read (a corrupt demos file is a one-line
+error before anything trains), and before fine-tuning starts it loads every BC checkpoint the
+jobs start from.
+
+Stages 01, 03, 05 and 06 run in this process. BC seeds (``scripts/02_train_bc.py --seed N``)
+and fine-tuning runs (``scripts/04_finetune_rl.py``: BC->RL and scratch per seed; with
+``--methods`` also bc_naive, AIRL, GAIL, DAgger) run as parallel subprocesses, ``--jobs`` at a
+time (default one per CPU core). Every process gets its share of the cores as torch threads
+(``OPTIQ_TORCH_THREADS``, default 1: optiq.seeding.threads_per_process), so on 2 cores two
+runs take the time of one.
 """
 
 from __future__ import annotations
@@ -13,34 +30,44 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from optiq.atomic_io import read_json
-from optiq.bc.pipeline import select_stage, train_bc_stage
-from optiq.compare.pipeline import compare_stage
-from optiq.compare.report import DEFAULT_METHODS, METHOD_INITS
+from optiq.bc.pipeline import bc_epochs, bc_fingerprint, select_fingerprint, select_stage
+from optiq.bc.train import CHECKPOINTS_JSON, read_metrics
+from optiq.compare.pipeline import compare_fingerprint, compare_stage
+from optiq.compare.report import METHOD_INITS
 from optiq.config import REPO_ROOT
-from optiq.demos.pipeline import collect_stage
+from optiq.demos.pipeline import collect_stage, demos_fingerprint
+from optiq.demos.storage import DEMOS_FILE, load_demos
 from optiq.errors import OptiqError
-from optiq.evaluation.pipeline import eval_stage, policies_to_evaluate
+from optiq.evaluation.pipeline import bc_label, eval_fingerprint, eval_stage, policies_to_evaluate
 from optiq.evaluation.video import ensure_render_backend
-from optiq.paths import RunPaths, finetune_run_name, parse_finetune_run_name, shipped_expert
-from optiq.records import git_state, now_iso
+from optiq.paths import RunPaths, finetune_run_name, seed_folders, shipped_expert
+from optiq.policies import PolicyFiles
+from optiq.records import git_state, now_iso, read_fingerprint, stale_reason
+from optiq.rl.finetune import IMITATION_INITS
 from optiq.rl.imitation_methods import required_timesteps
+from optiq.rl.pipeline import bc_start, finetune_fingerprint, has_run_outputs, uses_demos
 from optiq.rl.training import read_eval_csv
 from optiq.run_log import append_pipeline_run
+from optiq.seeding import child_thread_env, configure_torch_threads
 from optiq.tracking import tracking_flags
 
 console = Console()
 STAGES = ("demos", "bc", "select", "finetune", "eval", "compare")
 STAGE_ALIASES = {"01": "demos", "02": "bc", "03": "select", "04": "finetune", "05": "eval", "06": "compare"}
+EVAL_SEED = 10_000  # seed of stage 05's evaluation episodes: never used in training
+# Fine-tuning jobs start longest first, so the last ones to finish run side by side.
+JOB_ORDER = {"airl": 0, "gail": 0, "bc": 1, "pretrained": 2, "bc_naive": 2, "scratch": 3, "dagger": 4}
 
 
 def normalise_stage(name: str) -> str:
@@ -65,12 +92,33 @@ class PipelineOptions:
     preset: str
     tracker_args: Any = None
     inits: tuple[str, ...] = ("bc", "scratch")
-    obs: str | None = None  # --obs, passed on to the fine-tuning subprocesses
+    obs: str | None = None  # --obs, passed on to the stage subprocesses
     source: str = "expert"  # demo source of stage 01 and its arguments (see optiq.demos.pipeline)
     controller: str | None = None
     dataset: str | None = None
     names: list[str] | None = None
     methods: tuple[str, ...] | None = None  # --methods of stage 06 (None: its default rows)
+    demos_per_seed: bool = False  # each BC seed collects its own demos (01_demos/seed<N>/) with its seed
+    demos_seed: int = 0  # seed of the shared demos
+
+
+@dataclass
+class Unit:
+    """One piece of a stage's work: a demos folder, a BC seed, a fine-tuning run, an evaluation, the comparison.
+
+    ``status``: "complete" (reused), "new" (nothing yet), "resume" (unfinished, fingerprint current) or
+    "stale" (outputs from other settings or inputs: redone from scratch); ``reason`` says why.
+    """
+
+    name: str
+    key: Any
+    folder: Path
+    status: str
+    reason: str | None = None
+
+    @property
+    def restart(self) -> bool:
+        return self.status == "stale"
 
 
 def inits_for_methods(methods: Sequence[str]) -> tuple[str, ...]:
@@ -79,41 +127,10 @@ def inits_for_methods(methods: Sequence[str]) -> tuple[str, ...]:
 
 
 def _finished(run_json: Path) -> bool:
-    return run_json.is_file() and bool(read_json(run_json).get("finished"))
-
-
-def stage_complete(stage: str, config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> bool:
-    """Whether a stage's outputs are all present and were written by a finished run."""
-    if stage == "demos":
-        return (paths.demos / "demos.npz").is_file() and _finished(paths.demos / "run.json")
-    if stage == "bc":
-        index = paths.bc / "checkpoints.json"
-        if not index.is_file() or not _finished(paths.bc / "run.json"):
-            return False
-        data = read_json(index)
-        last_epoch = max((c["epoch"] for c in data["checkpoints"]), default=0)
-        return data.get("algo") == opts.algo and last_epoch >= config["bc"]["n_epochs"]
-    if stage == "select":
-        return (paths.select / "best.json").is_file() and _finished(paths.select / "run.json")
-    if stage == "finetune":
-        return all(_finetune_complete(paths.finetune(opts.algo, init, seed), config) for init, seed in _jobs(opts))
-    if stage == "eval":
-        labels = ["bc_only"] + [finetune_run_name(opts.algo, init, seed) for init, seed in _jobs(opts)]
-        return all(_finished(paths.evaluation / label / "run.json") for label in labels)
-    if stage == "compare":
-        results = paths.compare / "results.json"
-        if not (_finished(paths.compare / "run.json") and (paths.compare / "results.md").is_file()):
-            return False
-        compared = read_json(results).get("methods", list(DEFAULT_METHODS)) if results.is_file() else None
-        return compared == list(opts.methods or DEFAULT_METHODS)
-    raise AssertionError(stage)
-
-
-def _finetune_complete(run_dir: Path, config: dict[str, Any]) -> bool:
-    summary = run_dir / "summary.json"
-    parsed = parse_finetune_run_name(run_dir.name)
-    needed = required_timesteps(config, parsed[1] if parsed else "")
-    return summary.is_file() and read_json(summary)["total_timesteps"] >= needed
+    try:
+        return run_json.is_file() and bool(read_json(run_json).get("finished"))
+    except (OSError, ValueError):
+        return False
 
 
 def _jobs(opts: PipelineOptions) -> list[tuple[str, int]]:
@@ -125,6 +142,213 @@ def _clear(folder: Path) -> None:
         shutil.rmtree(folder)
 
 
+def _unit(name: str, key: Any, folder: Path, done: bool, fingerprint: dict[str, Any], started: bool) -> Unit:
+    """A unit whose outputs are ``done`` (finished) or ``started``: complete, stale, resumable or new."""
+    reason = stale_reason(read_fingerprint(folder), fingerprint) if (done or started) else None
+    if reason is not None:
+        return Unit(name, key, folder, "stale", reason)
+    if done:
+        return Unit(name, key, folder, "complete")
+    return Unit(name, key, folder, "resume" if started else "new")
+
+
+# ----- planning: which units of a stage are complete ------------------------------------------
+def _train_expert_now(config: dict[str, Any], opts: PipelineOptions) -> bool:
+    return opts.source == "expert" and opts.expert is None and shipped_expert(config["env_id"]) is None
+
+
+def _per_seed_expert(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> Path | None:
+    """With ``--demos-per-seed`` and no expert to hand: the one expert trained (once) for every seed's demos."""
+    if not (opts.demos_per_seed and _train_expert_now(config, opts)):
+        return None
+    return paths.trained_expert(config["expert"]["algo"], opts.demos_seed)
+
+
+def _demos_fingerprint(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, seed: int) -> dict[str, Any]:
+    trained = _per_seed_expert(config, paths, opts)
+    expert = trained if trained is not None else opts.expert
+    train = _train_expert_now(config, opts) and trained is None
+    return demos_fingerprint(config, seed, opts.source, expert, train, opts.controller, opts.dataset, opts.names)
+
+
+def _plan_demos(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+    if not opts.demos_per_seed:
+        folder, seed = paths.demos, opts.demos_seed
+        done = (folder / DEMOS_FILE).is_file() and _finished(folder / "run.json")
+        unit = _unit("", None, folder, done, _demos_fingerprint(config, paths, opts, seed), done)
+        if unit.status == "complete" and seed_folders(folder):
+            unit = Unit("", None, folder, "stale", "01_demos/ holds per-seed demos (--demos-per-seed is off)")
+        return [unit]
+    units = []
+    for seed in opts.seeds:
+        folder = paths.demos_dir(seed)
+        done = (folder / DEMOS_FILE).is_file() and _finished(folder / "run.json")
+        units.append(_unit(f"seed {seed}", seed, folder, done, _demos_fingerprint(config, paths, opts, seed), done))
+    return units
+
+
+def _plan_bc(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+    units = []
+    n_epochs = int(config["bc"]["n_epochs"])
+    for seed in opts.seeds:
+        folder = paths.bc_dir(seed)
+        fingerprint = bc_fingerprint(config, opts.algo, paths.demos_for(seed) / DEMOS_FILE, seed)
+        trained = bc_epochs(folder)
+        unit = _unit(f"seed {seed}", seed, folder, False, fingerprint, trained > 0)
+        if unit.status == "resume":
+            if trained > n_epochs:
+                unit = Unit(unit.name, seed, folder, "stale", f"bc.n_epochs changed {trained} -> {n_epochs}")
+            elif trained == n_epochs and _finished(folder / "run.json"):
+                unit = Unit(unit.name, seed, folder, "complete")
+            else:
+                unit.reason = f"{trained} of {n_epochs} epochs done"
+        units.append(unit)
+    return units
+
+
+def _plan_select(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+    units = []
+    for seed in opts.seeds:
+        folder = paths.select_dir(seed)
+        fingerprint = select_fingerprint(
+            config, paths.bc_dir(seed), seed, config["bc"]["select_by"], config["bc"]["select_episodes"]
+        )
+        done = (folder / "best.json").is_file() and _finished(folder / "run.json")
+        units.append(_unit(f"seed {seed}", seed, folder, done, fingerprint, done))
+    return units
+
+
+def _finetune_unit_fingerprint(
+    config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, init: str, seed: int
+) -> dict[str, Any]:
+    bc_files = bc_start(paths, seed) if init in ("bc", "bc_naive") else None
+    demos = paths.demos_for(seed) / DEMOS_FILE if uses_demos(init) else None
+    return finetune_fingerprint(config, opts.algo, init, seed, None, bc_files, demos)
+
+
+def _plan_finetune(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+    units = []
+    for init, seed in _jobs(opts):
+        run_dir = paths.finetune(opts.algo, init, seed)
+        summary = run_dir / "summary.json"
+        try:
+            done = summary.is_file() and read_json(summary)["total_timesteps"] >= required_timesteps(config, init)
+        except (OSError, ValueError, KeyError):
+            done = False
+        fingerprint = _finetune_unit_fingerprint(config, paths, opts, init, seed)
+        unit = _unit(run_dir.name, (init, seed), run_dir, done, fingerprint, has_run_outputs(run_dir))
+        if unit.status == "resume":
+            unit.reason = "unfinished" if init not in IMITATION_INITS else "unfinished (starts over)"
+        units.append(unit)
+    return units
+
+
+def _eval_labels(opts: PipelineOptions) -> list[str]:
+    return [bc_label(seed) for seed in opts.seeds] + [
+        finetune_run_name(opts.algo, init, seed) for init, seed in _jobs(opts)
+    ]
+
+
+def _plan_eval(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+    available = policies_to_evaluate(paths)
+    units = []
+    for label in _eval_labels(opts):
+        folder = paths.evaluation / label
+        if label not in available:
+            raise OptiqError(f"no policy {label} to evaluate under {paths.root} (rerun run_all.py)")
+        fingerprint = eval_fingerprint(
+            config, available[label], EVAL_SEED, config["eval"]["final_episodes"], opts.video
+        )
+        done = (folder / "eval.json").is_file() and _finished(folder / "run.json")
+        units.append(_unit(label, label, folder, done, fingerprint, done))
+    return units
+
+
+def _plan_compare(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+    folder = paths.compare
+    fingerprint = compare_fingerprint(config, paths, opts.algo, opts.methods, opts.seeds)
+    done = (folder / "results.md").is_file() and (folder / "results.json").is_file() and _finished(folder / "run.json")
+    return [_unit("", None, folder, done, fingerprint, done)]
+
+
+PLANS: dict[str, Callable[[dict[str, Any], RunPaths, PipelineOptions], list[Unit]]] = {
+    "demos": _plan_demos,
+    "bc": _plan_bc,
+    "select": _plan_select,
+    "finetune": _plan_finetune,
+    "eval": _plan_eval,
+    "compare": _plan_compare,
+}
+
+
+def plan_stage(stage: str, config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+    """The units of ``stage`` with their status; needs the outputs of the stages before it."""
+    return PLANS[stage](config, paths, opts)
+
+
+def stage_complete(stage: str, config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> bool:
+    """Whether every unit of a stage finished with the current fingerprint."""
+    return all(unit.status == "complete" for unit in plan_stage(stage, config, paths, opts))
+
+
+# ----- checks of what is reused ---------------------------------------------------------------
+def check_demos(config: dict[str, Any], folders: Sequence[Path]) -> None:
+    """Load each demos file against the env's spaces: a corrupt or unfitting file is a one-line error now,
+    before any training."""
+    from optiq.envs import make_task_vec
+
+    venv = make_task_vec(config, 1, 0)
+    try:
+        for folder in folders:
+            try:
+                load_demos(folder / DEMOS_FILE, venv.observation_space, venv.action_space)
+            except OptiqError as exc:
+                raise OptiqError(f"{exc}; run_all.py --force demos collects them again") from None
+    finally:
+        venv.close()
+
+
+def _check_reused(stage: str, units: Sequence[Unit]) -> None:
+    """The files of reused units can be read and name files that exist (a one-line error otherwise)."""
+    for unit in units:
+        if unit.status != "complete":
+            continue
+        try:
+            if stage == "bc":
+                for entry in read_json(unit.folder / CHECKPOINTS_JSON)["checkpoints"]:
+                    _must_exist(unit.folder / entry["model"])
+                read_metrics(unit.folder / "metrics.csv")
+            elif stage == "select":
+                _must_exist(PolicyFiles.from_json(read_json(unit.folder / "best.json")).model)
+            elif stage == "finetune":
+                _must_exist(PolicyFiles.from_json(read_json(unit.folder / "summary.json")["policy"]).model)
+                read_eval_csv(unit.folder / "eval.csv")
+            elif stage == "eval":
+                read_json(unit.folder / "eval.json")["return_mean"]
+            elif stage == "compare":
+                read_json(unit.folder / "results.json")["verdict"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise OptiqError(
+                f"outputs in {unit.folder} are unreadable or incomplete ({detail}); run_all.py --force {stage} "
+                "redoes them"
+            ) from None
+
+
+def _must_exist(path: Path) -> None:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"missing {path}")
+
+
+def _check_bc_starts(paths: RunPaths, units: Sequence[Unit]) -> None:
+    """Load every BC checkpoint the fine-tuning jobs start from (a corrupt one fails here, before any job runs)."""
+    from optiq.policies import load_model
+
+    for seed in sorted({unit.key[1] for unit in units if unit.key[0] in ("bc", "bc_naive")}):
+        load_model(bc_start(paths, seed), device="cpu")
+
+
+# ----- the run --------------------------------------------------------------------------------
 def run_pipeline(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> dict[str, Any]:
     """Run stages 01-06 and record the run in ``outputs/pipeline_runs.json``; return the comparison."""
     entry = {
@@ -150,118 +374,160 @@ def run_pipeline(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions)
     return summary
 
 
+def _forced_stages(opts: PipelineOptions) -> set[str]:
+    """``--force STAGE`` redoes that stage and every later one (they read its new outputs)."""
+    if not opts.force:
+        return set()
+    first = min(STAGES.index(stage) for stage in opts.force)
+    return set(STAGES[first:])
+
+
+def _report(stage: str, units: Sequence[Unit]) -> None:
+    """One line per reason: which units of the stage are redone or resumed, and why."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for unit in units:
+        if unit.reason and unit.status in ("stale", "resume"):
+            groups.setdefault((unit.reason, unit.status), []).append(unit.name)
+    for (reason, status), names in groups.items():
+        action = "rerunning" if status == "stale" else "resuming"
+        which = f"{stage} {', '.join(names)}" if any(names) else stage
+        console.print(f"{which}: {reason}: {action}")
+
+
 def _run_stages(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> dict[str, Any]:
     if opts.video:
         ensure_render_backend()  # before any env is made: MuJoCo fixes its GL backend at import
+    configure_torch_threads()  # the in-process stages (01, 03, 05, 06) run alone
     started = time.monotonic()
     timings: dict[str, float] = {}
-    seed = opts.seeds[0]
-    upstream_ran = False
+    forced = _forced_stages(opts)
+    first_forced = next((stage for stage in STAGES if stage in forced), None)
     for stage in STAGES:
-        # Once a stage has (re)run, every later stage reads new inputs and must run too.
-        if not upstream_ran and stage not in opts.force and stage_complete(stage, config, paths, opts):
+        units = plan_stage(stage, config, paths, opts)
+        if stage in forced:
+            units = [Unit(u.name, u.key, u.folder, "stale", f"--force {first_forced}") for u in units]
+        todo = [unit for unit in units if unit.status != "complete"]
+        _check_reused(stage, units)
+        if stage == "demos" and not todo:
+            check_demos(config, [unit.folder for unit in units])
+        if not todo:
             console.print(f"[dim]skip {stage}: outputs complete (use --force {stage} to redo)[/]")
             continue
-        upstream_ran = True
         t0 = time.monotonic()
         console.rule(f"stage {STAGES.index(stage) + 1:02d}: {stage}")
+        _report(stage, todo)
         if stage == "demos":
-            if stage in opts.force:
-                _clear(paths.demos)
-            train_expert_now = (
-                opts.source == "expert" and opts.expert is None and shipped_expert(config["env_id"]) is None
-            )
-            collect_stage(
-                config,
-                paths,
-                seed,
-                expert=opts.expert,
-                train=train_expert_now,
-                device=opts.device,
-                progress_bar=opts.progress_bar,
-                source=opts.source,
-                controller=opts.controller,
-                dataset=opts.dataset,
-                names=opts.names,
-            )
+            _run_demos(config, paths, opts, todo)
+            check_demos(config, [unit.folder for unit in units])
         elif stage == "bc":
-            restart = stage in opts.force
-            train_bc_stage(
-                config,
-                paths,
-                seed,
-                opts.algo,
-                restart=restart,
-                device=opts.device,
-                progress_bar=opts.progress_bar,
-                tracker_args=opts.tracker_args,
-            )
+            run_bc_jobs(config, paths, opts, todo)
         elif stage == "select":
-            select_stage(config, paths, seed, device=opts.device)
+            for unit in todo:
+                select_stage(config, paths, unit.key, device=opts.device, per_seed=True)
         elif stage == "finetune":
-            run_finetune_jobs(config, paths, opts)
+            _check_bc_starts(paths, todo)
+            run_finetune_jobs(config, paths, opts, todo)
         elif stage == "eval":
-            eval_stage(config, paths, seed=10_000, video=opts.video, device=opts.device)
+            labels = [unit.key for unit in todo]
+            eval_stage(config, paths, EVAL_SEED, labels, video=opts.video, device=opts.device, side_by_side=True)
         elif stage == "compare":
-            compare_stage(config, paths, opts.algo, opts.methods)
+            compare_stage(config, paths, opts.algo, opts.methods, opts.seeds)
         timings[stage] = time.monotonic() - t0
     summary = read_json(paths.compare / "results.json")
     _print_summary(summary, paths, timings, time.monotonic() - started)
     return summary
 
 
-def run_finetune_jobs(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> None:
-    """Run every (init, seed) fine-tuning job as a subprocess, ``opts.jobs`` at a time."""
-    pending = [
-        (init, seed)
-        for init, seed in _jobs(opts)
-        if "finetune" in opts.force or not _finetune_complete(paths.finetune(opts.algo, init, seed), config)
-    ]
-    totals = {job: required_timesteps(config, job[0]) for job in pending}
-    running: dict[tuple[str, int], tuple[subprocess.Popen[bytes], Any]] = {}
+def _run_demos(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, todo: Sequence[Unit]) -> None:
+    common = dict(
+        device=opts.device,
+        progress_bar=opts.progress_bar,
+        source=opts.source,
+        controller=opts.controller,
+        dataset=opts.dataset,
+        names=opts.names,
+    )
+    if not opts.demos_per_seed:
+        _clear(paths.demos)  # shared demos replace everything, per-seed demos included
+        collect_stage(
+            config, paths, opts.demos_seed, expert=opts.expert, train=_train_expert_now(config, opts), **common
+        )
+        return
+    expert = opts.expert
+    trained = _per_seed_expert(config, paths, opts)
+    if trained is not None:
+        expert = trained
+        if not (trained / "expert.json").is_file():  # one expert for every seed's demos, trained once
+            collect_stage(config, paths, opts.demos_seed, train=True, skip_demos=True, **common)
+    for unit in todo:
+        _clear(unit.folder)
+        collect_stage(config, paths, unit.key, expert=expert, per_seed=True, **common)
+
+
+# ----- subprocess jobs (BC seeds, fine-tuning runs) -------------------------------------------
+@dataclass
+class Job:
+    """A stage script run as a subprocess, with where its log goes and how far it has got."""
+
+    name: str
+    command: list[str]
+    log: Path
+    total: float
+    done: Callable[[], float]
+    unit: str = "steps"
+
+
+def run_jobs(jobs: Sequence[Job], parallel: int, progress_bar: bool, what: str, logs: Path) -> None:
+    """Run ``jobs`` as subprocesses, ``parallel`` at a time, each with its share of the cores as threads."""
+    if not jobs:
+        return
+    pending = list(jobs)
+    running: dict[str, tuple[Job, subprocess.Popen[bytes], Any]] = {}
     failed: list[str] = []
+    env = {**_base_env(), **child_thread_env(min(parallel, len(jobs)))}
     with Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
-        TextColumn("{task.completed:>9,.0f}/{task.total:,.0f} steps"),
+        TextColumn("{task.completed:>9,.0f}/{task.total:,.0f} {task.fields[unit]}"),
         TimeElapsedColumn(),
         console=console,
-        disable=not opts.progress_bar,
+        disable=not progress_bar,
     ) as progress:
-        tasks = {job: progress.add_task(finetune_run_name(opts.algo, *job), total=totals[job]) for job in pending}
+        tasks = {job.name: progress.add_task(job.name, total=job.total, unit=job.unit) for job in jobs}
         while pending or running:
-            while pending and len(running) < opts.jobs:
+            while pending and len(running) < parallel:
                 job = pending.pop(0)
-                running[job] = _launch(job, paths, opts)
+                job.log.parent.mkdir(parents=True, exist_ok=True)
+                log = open(job.log, "wb")
+                running[job.name] = (
+                    job,
+                    subprocess.Popen(job.command, stdout=log, stderr=subprocess.STDOUT, env=env),
+                    log,
+                )
             time.sleep(1.0)
-            for job, (proc, log) in list(running.items()):
-                progress.update(tasks[job], completed=_progress_steps(paths.finetune(opts.algo, *job)))
+            for name, (job, proc, log) in list(running.items()):
+                progress.update(tasks[name], completed=job.done())
                 if proc.poll() is not None:
                     log.close()
-                    del running[job]
-                    name = finetune_run_name(opts.algo, *job)
+                    del running[name]
                     if proc.returncode != 0:
                         failed.append(name)
-                        console.print(
-                            f"[red]{name} failed (exit {proc.returncode}); see {_log_path(paths, opts, job)}[/]"
-                        )
+                        console.print(f"[red]{name} failed (exit {proc.returncode}); see {job.log}[/]")
                     else:
-                        progress.update(tasks[job], completed=totals[job])
+                        progress.update(tasks[name], completed=job.total)
     if failed:
-        raise OptiqError(
-            f"fine-tuning failed for {', '.join(failed)}; logs are in {paths.finetune_root} (rerun to resume)"
-        )
+        raise OptiqError(f"{what} failed for {', '.join(failed)}; logs are in {logs} (rerun to resume)")
 
 
-def _log_path(paths: RunPaths, opts: PipelineOptions, job: tuple[str, int]) -> Path:
-    return paths.finetune_root / f"{finetune_run_name(opts.algo, *job)}.log"
+def _base_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def _launch(job: tuple[str, int], paths: RunPaths, opts: PipelineOptions) -> tuple[subprocess.Popen[bytes], Any]:
-    init, seed = job
+def _script_command(script: str, paths: RunPaths, opts: PipelineOptions) -> list[str]:
+    """The flags every stage script run by run_all shares."""
     command = [
         sys.executable,
-        str(REPO_ROOT / "scripts" / "04_finetune_rl.py"),
+        str(REPO_ROOT / "scripts" / script),
         "--env",
         paths.env_id,
         "--preset",
@@ -272,12 +538,6 @@ def _launch(job: tuple[str, int], paths: RunPaths, opts: PipelineOptions) -> tup
         str(paths.outputs),
         "--hparams",
         str(opts.hparams),
-        "--algo",
-        opts.algo,
-        "--init",
-        init,
-        "--seed",
-        str(seed),
         "--device",
         opts.device,
         "--no-progress",
@@ -286,23 +546,79 @@ def _launch(job: tuple[str, int], paths: RunPaths, opts: PipelineOptions) -> tup
         command += ["--obs", opts.obs]
     for override in opts.overrides:
         command += ["--set", override]
-    if "finetune" in opts.force:
-        command.append("--restart")
     if opts.tracker_args is not None:
         command += tracking_flags(opts.tracker_args)
-    log_path = _log_path(paths, opts, job)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "wb")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log
+    return command
 
 
-def _progress_steps(run_dir: Path) -> float:
-    try:  # eval.csv is rewritten atomically, so a read never sees half a file
-        rows = read_eval_csv(run_dir / "eval.csv")
-    except OSError:
-        return 0.0
-    return rows[-1]["timesteps"] if rows else 0.0
+def run_bc_jobs(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, units: Sequence[Unit]) -> None:
+    """Train (or resume) each BC seed of ``units`` with ``scripts/02_train_bc.py --seed N``, ``opts.jobs`` at a time."""
+    n_epochs = float(config["bc"]["n_epochs"])
+    jobs = []
+    for unit in units:
+        command = _script_command("02_train_bc.py", paths, opts) + ["--algo", opts.algo, "--seed", str(unit.key)]
+        if unit.restart:
+            command.append("--restart")
+        jobs.append(
+            Job(
+                f"BC seed {unit.key}",
+                command,
+                paths.bc / f"seed{unit.key}.log",
+                n_epochs,
+                _epochs_done(unit.folder),
+                "epochs",
+            )
+        )
+    run_jobs(jobs, opts.jobs, opts.progress_bar, "BC", paths.bc)
+
+
+def _epochs_done(folder: Path) -> Callable[[], float]:
+    def done() -> float:
+        try:
+            rows = read_metrics(folder / "metrics.csv")
+        except (OSError, ValueError):
+            return 0.0
+        return float(rows[-1]["epoch"]) if rows else 0.0
+
+    return done
+
+
+def run_finetune_jobs(
+    config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, units: Sequence[Unit] | None = None
+) -> None:
+    """Run each fine-tuning job of ``units`` (default: every unfinished one) as a subprocess, ``opts.jobs`` at a
+    time, longest first; a stale run starts over (``--restart``), an unfinished one resumes."""
+    if units is None:
+        units = [unit for unit in _plan_finetune(config, paths, opts) if unit.status != "complete"]
+    ordered = sorted(units, key=lambda unit: JOB_ORDER.get(unit.key[0], 2))
+    jobs = []
+    for unit in ordered:
+        init, seed = unit.key
+        command = _script_command("04_finetune_rl.py", paths, opts) + ["--algo", opts.algo, "--init", init]
+        command += ["--seed", str(seed)]
+        if unit.restart:
+            command.append("--restart")
+        jobs.append(
+            Job(
+                unit.name,
+                command,
+                paths.finetune_root / f"{unit.name}.log",
+                float(required_timesteps(config, init)),
+                _steps_done(unit.folder),
+            )
+        )
+    run_jobs(jobs, opts.jobs, opts.progress_bar, "fine-tuning", paths.finetune_root)
+
+
+def _steps_done(run_dir: Path) -> Callable[[], float]:
+    def done() -> float:
+        try:  # eval.csv is rewritten atomically, so a read never sees half a file
+            rows = read_eval_csv(run_dir / "eval.csv")
+        except (OSError, ValueError):
+            return 0.0
+        return rows[-1]["timesteps"] if rows else 0.0
+
+    return done
 
 
 def _print_summary(summary: dict[str, Any], paths: RunPaths, timings: dict[str, float], elapsed: float) -> None:
@@ -324,7 +640,7 @@ def _print_summary(summary: dict[str, Any], paths: RunPaths, timings: dict[str, 
             summary["speedup"]["text"] if row["method"] == "bc_rl" else "",
         )
     console.print(table)
-    console.print(f"[bold]Verdict[/]: {summary['verdict']}")
+    console.print(f"[bold]Verdict[/]: {escape(summary['verdict'])}")  # its "[min, max]" is not markup
     if timings:
         console.print(
             "stage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) + f"; total {elapsed:.0f}s"

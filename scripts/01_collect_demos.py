@@ -9,7 +9,9 @@ Sources (--source):
   minari    local Minari datasets: --dataset ID, or --dataset PREFIX --names A B ... to
             combine several (never downloads; see README "Demonstration sources")
 Demos go to outputs/<env>/<run-name>/01_demos/ (demos.npz, metadata.json, README.txt,
-run.json). --export-minari ID also writes them as a local Minari dataset.
+run.json, fingerprint.json), shared by every BC seed; with --per-seed to 01_demos/seed<N>/
+(N = --seed), the demos BC seed N then trains on (run_all.py --demos-per-seed does this for
+each seed). --export-minari ID also writes them as a local Minari dataset.
 
 Examples:
   python scripts/01_collect_demos.py --env Hopper-v5
@@ -18,6 +20,7 @@ Examples:
   python scripts/01_collect_demos.py --env Ant-v5 --source scripted --run-name trot
   python scripts/01_collect_demos.py --env Hopper-v5 --source minari --dataset mujoco/hopper --names expert-v0 medium-v0
   python scripts/01_collect_demos.py --env Hopper-v5 --export-minari optiq/hopper/expert-v0
+  python scripts/01_collect_demos.py --env Hopper-v5 --per-seed --seed 1   # 01_demos/seed1/
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=seed_arg, default=0, help="random seed for training and rollouts")
     parser.add_argument("--skip-demos", action="store_true", help="only train the expert")
+    parser.add_argument(
+        "--per-seed", action="store_true", help="write 01_demos/seed<N>/ (N = --seed) instead of the shared 01_demos/"
+    )
     args = parser.parse_args()
     config, paths = resolve(args)
     collect_stage(
@@ -70,6 +76,7 @@ def main() -> None:
         dataset=args.dataset,
         names=args.names,
         export_minari=args.export_minari,
+        per_seed=args.per_seed,
     )
 
 

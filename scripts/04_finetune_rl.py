@@ -2,12 +2,15 @@
 """Stage 04: RL fine-tuning from the best BC checkpoint (--init bc), from scratch, or from a
 pretrained encoder (--pretrained PATH; also available as `optiq train rl`).
 
-Both use the env's tuned PPO/SAC settings from hparams.yml. From BC, the policy weights
-of 03_select/best.json are copied into the SB3 policy and the copy report (which layers
-copied, which random) is printed and saved to copy_report.json and TensorBoard.
+Both use the env's tuned PPO/SAC settings from hparams.yml. From BC, seed N starts from
+BC seed N (03_select/seed<N>/best.json; where there are no per-seed BCs, the single BC of
+03_select/best.json): its policy weights are copied into the SB3 policy and the copy report
+(which layers copied, which random) is printed and saved to copy_report.json and TensorBoard.
 Writes 04_finetune/<algo>_<init>_seed<N>/: eval.csv (timesteps, return mean/std: the
 learning curve), checkpoints/, tb/, final_model.zip, summary.json (with the unlearning
-report), run.json. Rerunning the same command resumes from the last checkpoint.
+report), run.json, fingerprint.json. Rerunning the same command resumes from the last
+checkpoint; a run started with other settings or from another BC is refused with a one-line
+error (--restart starts it over).
 --init airl|gail|dagger train imitation-library baselines into the same layout
 (optiq/rl/imitation_methods.py; settings: the optional imitation: section of hparams.yml);
 they do not resume: an unfinished one starts over.

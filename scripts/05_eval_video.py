@@ -5,7 +5,8 @@ Each policy is run for --episodes deterministic episodes (default eval.final_epi
 on seeds that training never used; 05_eval/<label>/eval.json holds the return
 mean/std, episode lengths and every episode's return, and video.mp4 a headless recording
 (MUJOCO_GL=egl, falling back to osmesa; skipped with a warning if neither works).
-Labels: bc_only, and <algo>_<init>_seed<N> for each run of stage 04.
+Labels: bc_only_seed<N> for each BC seed (bc_only for the single BC of a run without
+per-seed BCs), and <algo>_<init>_seed<N> for each run of stage 04.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@
 #   4. optiq and its dependencies, pinned by constraints.txt
 #   5. imitation 1.0.1 with --no-deps: its release pins gymnasium~=0.29 / SB3~=2.2.1, yet
 #      its BC and rollout code work with our versions (tests/test_imitation_compat.py proves it)
+#
+# OPTIQ_STEPS (default "system,python") picks the parts: "system" is step 1, "python" steps 2-5.
+# The Dockerfile runs "python" in its build stage and "system" in the runtime stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +18,14 @@ VENV="${OPTIQ_VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="${OPTIQ_TORCH_SPEC:-torch==2.13.0}"
 EXTRAS="${OPTIQ_EXTRAS:-all,dev}"
+STEPS=",${OPTIQ_STEPS:-system,python},"
+case "$STEPS" in
+  *,system,* | *,python,*) ;;
+  *) echo "OPTIQ_STEPS must name system and/or python, got '${OPTIQ_STEPS}'" >&2; exit 2 ;;
+esac
 
-have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+# (not `ldconfig -p | grep -q`: grep quits at the first match and pipefail turns the SIGPIPE into "missing")
+have_lib() { grep -qF "$1" <<<"$(ldconfig -p 2>/dev/null)"; }
 
 install_system_libs() {
   local missing=()
@@ -40,7 +49,8 @@ install_system_libs() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-install_system_libs
+if [[ "$STEPS" == *,system,* ]]; then install_system_libs; fi
+if [[ "$STEPS" != *,python,* ]]; then exit 0; fi
 
 if [ "$VENV" = "system" ]; then
   PIP=("$PYTHON" -m pip)

@@ -151,14 +151,14 @@ def test_pixel_pipeline_end_to_end(tmp_path):
         assert demos["obs"].dtype == np.uint8 and demos["obs"].shape[1:] == (4, 64, 64)
     from optiq.policies import PolicyFiles, load_model
 
-    bc = load_model(PolicyFiles.from_json(read_json(root / "03_select" / "best.json")), device="cpu")
+    bc = load_model(PolicyFiles.from_json(read_json(root / "03_select" / "seed0" / "best.json")), device="cpu")
     assert type(bc.policy).__name__ == "ActorCriticCnnPolicy" and bc.observation_space.shape == (4, 64, 64)
     copied = dict(map(tuple, read_json(root / "04_finetune" / "ppo_bc_seed0" / "copy_report.json")["copied_layers"]))
     assert copied["pi_features_extractor.cnn.0"] and not copied["vf_features_extractor.cnn.0"]
     run = read_json(root / "04_finetune" / "ppo_scratch_seed0" / "run.json")
     assert run["command"][run["command"].index("--obs") + 1] == "pixels"  # run_all passed --obs on
     assert run["config"]["finetune"]["ppo"]["normalize"] is False
-    for label in ("bc_only", "ppo_bc_seed0", "ppo_scratch_seed0"):
+    for label in ("bc_only_seed0", "ppo_bc_seed0", "ppo_scratch_seed0"):
         assert read_json(root / "05_eval" / label / "eval.json")["n_episodes"] == 1
         assert (root / "05_eval" / label / "video.mp4").stat().st_size > 1000, label
     report = (root / "06_compare" / "results.md").read_text()

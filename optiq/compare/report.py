@@ -5,6 +5,11 @@ Outputs (in ``06_compare/``): ``results.csv`` and ``results.json`` (numbers),
 ``results.md`` (the table), ``report.md`` and a self-contained ``report.html`` (verdict
 first, table, learning curves, BC training curves, unlearning reports, videos), and the
 figures ``learning_curves.png``, ``normalized_curves.png`` and ``bc_training.png``.
+
+The BC-only row has one score per BC seed (the mean return of ``05_eval/bc_only_seed<N>``),
+so its interval is BC's seed-to-seed variance, like every other row's; each BC -> RL seed
+starts from its own BC seed, so BC's variance is inside BC -> RL's interval too. Where the run
+has a single BC (no per-seed BCs), the row is that one BC: 1 seed, no interval.
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ from optiq.compare.statistics import (
     steps_to_threshold_ci,
 )
 from optiq.errors import OptiqError
-from optiq.evaluation.pipeline import BC_LABEL, SIDE_BY_SIDE
-from optiq.paths import RunPaths, parse_finetune_run_name
+from optiq.evaluation.pipeline import BC_LABEL, SIDE_BY_SIDE, bc_label, parse_bc_label
+from optiq.paths import RunPaths, parse_finetune_run_name, seed_folders
 from optiq.records import RunRecord
 from optiq.rl.training import read_eval_csv
 from optiq.tracking import log_scalars
@@ -102,8 +107,11 @@ class MethodRuns:
     run_names: dict[int, str] = field(default_factory=dict)
 
 
-def gather_runs(paths: RunPaths, algo: str, names: Sequence[str] = ("bc_rl", "scratch")) -> dict[str, MethodRuns]:
-    """Read every ``04_finetune/<algo>_<init>_seed<N>`` run of the methods ``names`` (and its stage-05 evaluation)."""
+def gather_runs(
+    paths: RunPaths, algo: str, names: Sequence[str] = ("bc_rl", "scratch"), seeds: Sequence[int] | None = None
+) -> dict[str, MethodRuns]:
+    """Read every ``04_finetune/<algo>_<init>_seed<N>`` run of the methods ``names`` (and its stage-05 evaluation);
+    with ``seeds``, only those seeds."""
     methods = {name: MethodRuns(name) for name in names if name in METHOD_INITS}
     by_init = {METHOD_INITS[name]: name for name in methods}
     if not paths.finetune_root.is_dir():
@@ -115,6 +123,8 @@ def gather_runs(paths: RunPaths, algo: str, names: Sequence[str] = ("bc_rl", "sc
         if not (run_dir / "summary.json").is_file():
             continue
         _, init, seed = parsed
+        if seeds is not None and seed not in seeds:
+            continue
         method = methods[by_init[init]]
         summary = read_json(run_dir / "summary.json")
         method.curves[seed] = read_eval_csv(run_dir / "eval.csv")
@@ -125,6 +135,52 @@ def gather_runs(paths: RunPaths, algo: str, names: Sequence[str] = ("bc_rl", "sc
         method.unlearning[seed] = summary["unlearning"]
         method.run_names[seed] = run_dir.name
     return methods
+
+
+def gather_bc(paths: RunPaths, seeds: Sequence[int] | None = None) -> dict[int | None, dict[str, Any]]:
+    """The stage-05 evaluation of each BC seed (``bc_only_seed<N>/eval.json``; with ``seeds``, only those), or
+    ``{None: ...}`` for the single BC (``bc_only``) of a run without per-seed BCs."""
+    found: dict[int | None, dict[str, Any]] = {}
+    if paths.evaluation.is_dir():
+        for folder in paths.evaluation.iterdir():
+            is_bc, seed = parse_bc_label(folder.name)
+            if is_bc and seed is not None and (seeds is None or seed in seeds) and (folder / "eval.json").is_file():
+                found[seed] = read_json(folder / "eval.json")
+    single = paths.evaluation / BC_LABEL / "eval.json"
+    if not found and not seed_folders(paths.select) and single.is_file():
+        found[None] = read_json(single)
+    return dict(sorted(found.items(), key=lambda item: -1 if item[0] is None else item[0]))
+
+
+def demos_metadata(paths: RunPaths, seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """``metadata.json`` of the shared demos, or of each seed's own demos (``01_demos/seed<N>/``)."""
+    own = [s for s in seed_folders(paths.demos) if (paths.demos_dir(s) / "metadata.json").is_file()]
+    if own:
+        chosen = [s for s in own if seeds is None or s in seeds] or own
+        return [read_json(paths.demos_dir(s) / "metadata.json") for s in chosen]
+    meta_path = paths.demos / "metadata.json"
+    if not meta_path.is_file():
+        raise OptiqError(f"no {meta_path} (run scripts/01_collect_demos.py first)")
+    return [read_json(meta_path)]
+
+
+def compare_inputs(
+    paths: RunPaths, algo: str, methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None
+) -> list[Path]:
+    """Every file :func:`compare` reads, for the stage's fingerprint."""
+    requested = tuple(methods) if methods is not None else DEFAULT_METHODS
+    files: list[Path] = []
+    own = seed_folders(paths.demos)
+    files += [paths.demos_dir(s) / "metadata.json" for s in own] or [paths.demos / "metadata.json"]
+    if "bc" in requested:
+        for seed in gather_bc(paths, seeds):
+            files.append(paths.evaluation / bc_label(seed) / "eval.json")
+            files.append(paths.bc_dir(seed) / "metrics.csv")
+    for runs in gather_runs(paths, algo, [name for name in requested if name != "bc"], seeds).values():
+        for name in runs.run_names.values():
+            run_dir = paths.finetune_root / name
+            files += [run_dir / "eval.csv", run_dir / "summary.json", paths.evaluation / name / "eval.json"]
+    return files
 
 
 def random_policy_return(env_id: str, n_episodes: int = 10, seed: int = 0) -> float:
@@ -156,25 +212,26 @@ def compare(
     algo: str,
     out_dir: Path | None = None,
     methods: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Compute the comparison and write every file of ``06_compare``; return results.json's content.
 
     ``methods`` (``--methods``) picks the rows; each requested one must have finished runs.
-    Without it: BC only, BC -> RL and scratch, each where present.
+    Without it: BC only, BC -> RL and scratch, each where present. ``seeds`` (None: all that were
+    run) picks the seeds of every row, the BC seeds included.
     """
     out_dir = out_dir or paths.compare
     requested = tuple(methods) if methods is not None else DEFAULT_METHODS
     strict = methods is not None
-    record = RunRecord("06_compare", out_dir, config, None, algo=algo, methods=list(requested))
-    meta_path = paths.demos / "metadata.json"
-    if not meta_path.is_file():
-        raise OptiqError(f"no {meta_path} (run scripts/01_collect_demos.py first)")
-    demos_meta = read_json(meta_path)
-    expert_return = float(demos_meta["expert_return_mean"])
-    reference = demonstrator(demos_meta)
+    seeds = sorted(seeds) if seeds is not None else None
+    record = RunRecord("06_compare", out_dir, config, None, algo=algo, methods=list(requested), seeds=seeds)
+    metas = demos_metadata(paths, seeds)
+    # Per-seed demos of one expert share its return; a scripted or dataset demonstrator's varies: the mean.
+    expert_return = float(np.mean([float(meta["expert_return_mean"]) for meta in metas]))
+    reference = demonstrator(metas[0])
     random_return = random_policy_return(config["env_id"])
     threshold = THRESHOLD_FRACTION * expert_return
-    methods = gather_runs(paths, algo, [name for name in requested if name != "bc"])
+    methods = gather_runs(paths, algo, [name for name in requested if name != "bc"], seeds)
     missing = [name for name, runs in methods.items() if not runs.curves]
     if strict and missing:
         name = missing[0]
@@ -184,18 +241,20 @@ def compare(
         )
     if not strict and not any(runs.curves for runs in methods.values()):
         raise OptiqError(f"no finished {algo} runs under {paths.finetune_root} (run scripts/04_finetune_rl.py first)")
-    bc_eval_path = paths.evaluation / BC_LABEL / "eval.json"
-    if strict and "bc" in requested and not bc_eval_path.is_file():
-        raise OptiqError(f"no BC-only evaluation {bc_eval_path} (run scripts/05_eval_video.py)")
-    bc_only = read_json(bc_eval_path) if bc_eval_path.is_file() and "bc" in requested else None
+    bc_evals = gather_bc(paths, seeds) if "bc" in requested else {}
+    if strict and "bc" in requested and not bc_evals:
+        raise OptiqError(
+            f"no BC-only evaluation in {paths.evaluation} (bc_only_seed<N>/eval.json; run scripts/05_eval_video.py)"
+        )
+    bc_finals = [float(result["return_mean"]) for result in bc_evals.values()]
+    bc_only = {"return_mean": float(np.mean(bc_finals)), "n": len(bc_finals)} if bc_finals else None
     budget = float(max((c[-1]["timesteps"] for m in methods.values() for c in m.curves.values() if c), default=0.0))
 
     rows: list[dict[str, Any]] = []
     if bc_only is not None:
-        # BC is trained once; its spread is over evaluation episodes.
-        episodes = bc_only.get("returns") or [bc_only["return_mean"]]
-        stats = iqm_and_mean(episodes)
-        rows.append(_row("bc_only", len(episodes), episodes, stats, random_return, expert_return))
+        # One score per BC seed (its mean over the evaluation episodes): the spread is BC's seed-to-seed variance.
+        rows.append(_row("bc_only", len(bc_finals), bc_finals, iqm_and_mean(bc_finals), random_return, expert_return))
+        rows[-1]["seeds"] = [seed for seed in bc_evals if seed is not None]
         rows[-1].update({f"return_at_{int(f * 100)}pct": bc_only["return_mean"] for f in BUDGET_FRACTIONS})
     steps_by_method = {}
     for name, runs in methods.items():
@@ -265,7 +324,10 @@ def compare(
         "normalized_curves": plot_normalized_curves(
             methods, bc_only, random_return, expert_return, out_dir / "normalized_curves.png", config
         ),
-        "bc_training": plot_bc_training(paths.bc / "metrics.csv", out_dir / "bc_training.png"),
+        "bc_training": plot_bc_training(
+            {seed: paths.bc_dir(seed) / "metrics.csv" for seed in (bc_evals or _bc_seeds_on_disk(paths, seeds))},
+            out_dir / "bc_training.png",
+        ),
     }
     verdict = make_verdict(config, algo, rows, speedup, improvement, expert_return, budget, reference)
     summary = {
@@ -277,6 +339,8 @@ def compare(
         "threshold": threshold,
         "budget": budget,
         "methods": list(requested),
+        "seeds": seeds,
+        "bc_seeds": [seed for seed in bc_evals if seed is not None],
         "verdict": verdict,
         "speedup": speedup.to_json(),
         "probability_of_improvement": _est(improvement),
@@ -308,6 +372,12 @@ def compare(
             record.add_artifact(figure)
     record.finish(verdict=verdict)
     return summary
+
+
+def _bc_seeds_on_disk(paths: RunPaths, seeds: Sequence[int] | None) -> list[int | None]:
+    """BC seeds with metrics (for the BC training figure where BC only is not compared)."""
+    found = [s for s in seed_folders(paths.bc) if (seeds is None or s in seeds)]
+    return found or [None]
 
 
 def _return_at(curve: list[dict[str, float]], timesteps: float, hold_final: bool) -> float | None:
@@ -369,8 +439,13 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _unit(row: dict[str, Any]) -> str:
+    """What the row's n counts: seeds (BC seeds for BC only); "episode" only in results written before BC seeds."""
+    return row.get("unit", "seed")
+
+
 def _count(row: dict[str, Any]) -> str:
-    unit = "episode" if row["method"] == "bc_only" else "seed"
+    unit = _unit(row)
     return f"{row['n']} {unit}{'s' if row['n'] != 1 else ''}"
 
 
@@ -490,7 +565,7 @@ def _difference(a: dict[str, Any], b: dict[str, Any], b_title: str) -> str:
     single = [row for row, est in ((a, ea), (b, eb)) if est.interval == "none"]
     if single:
         return f"not resolved with {_count(single[0])} (no interval)"
-    same_size = (a["n"], a["method"] == "bc_only") == (b["n"], b["method"] == "bc_only")
+    same_size = (a["n"], _unit(a)) == (b["n"], _unit(b))
     sizes = _count(a) if same_size else f"{_count(a)} and {_count(b)}"
     if ea.low <= eb.high and ea.high >= eb.low:
         return f"not resolved, the intervals overlap (within noise at {sizes})"
@@ -524,7 +599,8 @@ def _others_sentence(rows: list[dict[str, Any]], budget: float) -> str:
 
 NORMALIZED_CAPTION = "Normalised IQM with 95 % CI (mean with [min, max] where 3 seeds or fewer)"
 TABLE_NOTE = (
-    "Final return: IQM (interquartile mean) over seeds (BC only: over evaluation episodes); with 3 values or "
+    "Final return: IQM (interquartile mean) over seeds (BC only: over BC seeds, each BC's mean over the "
+    "evaluation episodes; each BC -> RL seed starts from the BC of the same seed); with 3 values or "
     "fewer the IQM trims nothing and is the mean, so those rows say mean. [a, b]: 95 % stratified-bootstrap CI "
     "(rliable); [min a, max b]: with 2 or 3 values a percentile bootstrap can only return the smallest and largest, "
     "so the interval is shown as that range; one value: no interval. Normalised: the same aggregate, 0 = random "
@@ -761,7 +837,8 @@ def plot_learning_curves(
             color="tab:green",
             linestyle="--",
             linewidth=1.5,
-            label=f"BC only ({bc_only['return_mean']:,.0f})",
+            label=f"BC only ({bc_only['return_mean']:,.0f}"
+            + (f", mean of {bc_only['n']} seeds)" if bc_only.get("n", 1) > 1 else ")"),
         )
     ax.set(
         xlabel="environment steps", ylabel="deterministic episode return", title=f"{config['env_id']}: learning curves"
@@ -814,24 +891,33 @@ def plot_normalized_curves(
     return _save_figure(fig, out_path)
 
 
-def plot_bc_training(metrics_csv: Path, out_path: Path) -> Path | None:
-    """BC train and validation loss per epoch (and validation action MSE)."""
-    if not metrics_csv.is_file():
-        return None
+def plot_bc_training(metrics: dict[int | None, Path] | Path, out_path: Path) -> Path | None:
+    """BC train and validation loss per epoch (and validation action MSE), one line per BC seed.
+
+    ``metrics``: each BC seed's ``metrics.csv`` (None: the single BC), or one path.
+    """
     from optiq.bc.train import read_metrics
 
-    rows = read_metrics(metrics_csv)
-    if not rows:
+    if isinstance(metrics, Path):
+        metrics = {None: metrics}
+    curves = {seed: read_metrics(path) for seed, path in metrics.items() if path.is_file()}
+    curves = {seed: rows for seed, rows in curves.items() if rows}
+    if not curves:
         return None
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=110)
-    epochs = [r["epoch"] for r in rows]
-    left.plot(epochs, [r["train_loss"] for r in rows], label="train loss")
-    left.plot(epochs, [r["val_loss"] for r in rows], label="val loss (NLL)")
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (seed, rows) in enumerate(curves.items()):
+        colour = colours[i % len(colours)]
+        tag = "" if seed is None else f" (seed {seed})"
+        epochs = [r["epoch"] for r in rows]
+        left.plot(epochs, [r["train_loss"] for r in rows], color=colour, linestyle=":", label=f"train loss{tag}")
+        left.plot(epochs, [r["val_loss"] for r in rows], color=colour, label=f"val loss (NLL){tag}")
+        right.plot(epochs, [r["val_mse"] for r in rows], color=colour, label=f"val action MSE{tag}")
     left.set(xlabel="epoch", ylabel="BC loss", title="BC loss")
-    left.legend(fontsize=8)
-    right.plot(epochs, [r["val_mse"] for r in rows], color="tab:red", label="val action MSE")
+    left.legend(fontsize=7)
     right.set(xlabel="epoch", ylabel="MSE", title="held-out action MSE", yscale="log")
+    right.legend(fontsize=7)
     for ax in (left, right):
         ax.grid(alpha=0.3)
     return _save_figure(fig, out_path)
