@@ -137,7 +137,12 @@ def main() -> None:
     )
     run.add_argument("--record-video", action="store_true", help="record videos of the policy during training")
     run.add_argument("--video-every", type=int_arg(1), default=50_000, help="env steps between training videos")
-    run.add_argument("--video-length", type=int_arg(1), default=500, help="frames per training video")
+    run.add_argument(
+        "--video-length",
+        type=int_arg(1),
+        default=500,
+        help="frames per training video (raised to at least 10 s of real time)",
+    )
     args = parser.parse_args()
     config, paths = resolve(args)
     algo = args.algo or config["run"]["algo"]
