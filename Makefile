@@ -19,11 +19,11 @@ $(STAMP): scripts/install.sh constraints.txt pyproject.toml
 	OPTIQ_VENV=$(VENV) bash scripts/install.sh
 	touch $(STAMP)
 
-## quick: the whole pipeline on Hopper-v5, preset quick (~7 min on 2 CPU cores); ARGS="..." adds flags
+## quick: the whole pipeline on Hopper-v5, preset quick, 3 seeds (~13 min on 2 CPU cores); ARGS="..." adds flags
 quick: install
 	$(PY) run_all.py $(ARGS)
 
-## test: lint and the test suite (~5 min on 2 CPU cores)
+## test: lint and the test suite (~8 min on 2 CPU cores)
 test: install
 	$(PY) -m ruff check optiq scripts tests bench run_all.py
 	$(PY) -m pytest -q tests
