@@ -15,12 +15,14 @@ Before a stage reuses outputs it checks they can be read (a corrupt demos file i
 error before anything trains), and before fine-tuning starts it loads every BC checkpoint the
 jobs start from.
 
-Stages 01, 03, 05 and 06 run in this process. BC seeds (``scripts/02_train_bc.py --seed N``)
-and fine-tuning runs (``scripts/04_finetune_rl.py``: BC->RL and scratch per seed; with
-``--methods`` also bc_naive, AIRL, GAIL, DAgger) run as parallel subprocesses, ``--jobs`` at a
-time (default one per CPU core). Every process gets its share of the cores as torch threads
-(``OPTIQ_TORCH_THREADS``, default 1: optiq.seeding.threads_per_process), so on 2 cores two
-runs take the time of one.
+Stages 01 and 06 run in this process. Stages 02-05 are one graph of subprocess jobs
+(``scripts/02_train_bc.py --seed N``, ``03_select_best.py --seed N``, ``04_finetune_rl.py``
+per init and seed, ``05_eval_video.py --only LABEL``), ``--jobs`` at a time (default one per
+CPU core): a job starts as soon as what it reads exists, so BC -> RL seed 0 starts when BC seed
+0 is selected, scratch runs (which read no BC) train beside the BC seeds, and each policy is
+evaluated when it is ready. A unit is planned (reused, resumed or redone) when its inputs
+exist. Every process gets its share of the cores as torch threads (``OPTIQ_TORCH_THREADS``,
+default 1: optiq.seeding.threads_per_process), so results do not depend on what ran beside.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from optiq.atomic_io import read_json
-from optiq.bc.pipeline import bc_epochs, bc_fingerprint, select_fingerprint, select_stage
+from optiq.bc.pipeline import bc_epochs, bc_fingerprint, select_fingerprint
 from optiq.bc.train import CHECKPOINTS_JSON, read_metrics
 from optiq.compare.pipeline import compare_fingerprint, compare_stage
 from optiq.compare.report import METHOD_INITS
@@ -49,7 +52,13 @@ from optiq.config import REPO_ROOT
 from optiq.demos.pipeline import collect_stage, demos_fingerprint
 from optiq.demos.storage import DEMOS_FILE, load_demos
 from optiq.errors import OptiqError
-from optiq.evaluation.pipeline import bc_label, eval_fingerprint, eval_stage, policies_to_evaluate
+from optiq.evaluation.pipeline import (
+    bc_label,
+    eval_fingerprint,
+    parse_bc_label,
+    policies_to_evaluate,
+    record_side_by_side_video,
+)
 from optiq.evaluation.video import ensure_render_backend
 from optiq.paths import RunPaths, finetune_run_name, seed_folders, shipped_expert
 from optiq.policies import PolicyFiles
@@ -66,6 +75,7 @@ console = Console()
 STAGES = ("demos", "bc", "select", "finetune", "eval", "compare")
 STAGE_ALIASES = {"01": "demos", "02": "bc", "03": "select", "04": "finetune", "05": "eval", "06": "compare"}
 EVAL_SEED = 10_000  # seed of stage 05's evaluation episodes: never used in training
+BC_STARTS = ("bc", "bc_naive")  # stage-04 inits that start from the selected BC checkpoint
 # Fine-tuning jobs start longest first, so the last ones to finish run side by side.
 JOB_ORDER = {"airl": 0, "gail": 0, "bc": 1, "pretrained": 2, "bc_naive": 2, "scratch": 3, "dagger": 4}
 
@@ -187,60 +197,51 @@ def _plan_demos(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) 
     return units
 
 
-def _plan_bc(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
-    units = []
+def _bc_unit(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, seed: int) -> Unit:
     n_epochs = int(config["bc"]["n_epochs"])
-    for seed in opts.seeds:
-        folder = paths.bc_dir(seed)
-        fingerprint = bc_fingerprint(config, opts.algo, paths.demos_for(seed) / DEMOS_FILE, seed)
-        trained = bc_epochs(folder)
-        unit = _unit(f"seed {seed}", seed, folder, False, fingerprint, trained > 0)
-        if unit.status == "resume":
-            if trained > n_epochs:
-                unit = Unit(unit.name, seed, folder, "stale", f"bc.n_epochs changed {trained} -> {n_epochs}")
-            elif trained == n_epochs and _finished(folder / "run.json"):
-                unit = Unit(unit.name, seed, folder, "complete")
-            else:
-                unit.reason = f"{trained} of {n_epochs} epochs done"
-        units.append(unit)
-    return units
+    folder = paths.bc_dir(seed)
+    fingerprint = bc_fingerprint(config, opts.algo, paths.demos_for(seed) / DEMOS_FILE, seed)
+    trained = bc_epochs(folder)
+    unit = _unit(f"seed {seed}", seed, folder, False, fingerprint, trained > 0)
+    if unit.status == "resume":
+        if trained > n_epochs:
+            unit = Unit(unit.name, seed, folder, "stale", f"bc.n_epochs changed {trained} -> {n_epochs}")
+        elif trained == n_epochs and _finished(folder / "run.json"):
+            unit = Unit(unit.name, seed, folder, "complete")
+        else:
+            unit.reason = f"{trained} of {n_epochs} epochs done"
+    return unit
 
 
-def _plan_select(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
-    units = []
-    for seed in opts.seeds:
-        folder = paths.select_dir(seed)
-        fingerprint = select_fingerprint(
-            config, paths.bc_dir(seed), seed, config["bc"]["select_by"], config["bc"]["select_episodes"]
-        )
-        done = (folder / "best.json").is_file() and _finished(folder / "run.json")
-        units.append(_unit(f"seed {seed}", seed, folder, done, fingerprint, done))
-    return units
+def _select_unit(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, seed: int) -> Unit:
+    folder = paths.select_dir(seed)
+    fingerprint = select_fingerprint(
+        config, paths.bc_dir(seed), seed, config["bc"]["select_by"], config["bc"]["select_episodes"]
+    )
+    done = (folder / "best.json").is_file() and _finished(folder / "run.json")
+    return _unit(f"seed {seed}", seed, folder, done, fingerprint, done)
 
 
 def _finetune_unit_fingerprint(
     config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, init: str, seed: int
 ) -> dict[str, Any]:
-    bc_files = bc_start(paths, seed) if init in ("bc", "bc_naive") else None
+    bc_files = bc_start(paths, seed) if init in BC_STARTS else None
     demos = paths.demos_for(seed) / DEMOS_FILE if uses_demos(init) else None
     return finetune_fingerprint(config, opts.algo, init, seed, None, bc_files, demos)
 
 
-def _plan_finetune(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
-    units = []
-    for init, seed in _jobs(opts):
-        run_dir = paths.finetune(opts.algo, init, seed)
-        summary = run_dir / "summary.json"
-        try:
-            done = summary.is_file() and read_json(summary)["total_timesteps"] >= required_timesteps(config, init)
-        except (OSError, ValueError, KeyError):
-            done = False
-        fingerprint = _finetune_unit_fingerprint(config, paths, opts, init, seed)
-        unit = _unit(run_dir.name, (init, seed), run_dir, done, fingerprint, has_run_outputs(run_dir))
-        if unit.status == "resume":
-            unit.reason = "unfinished" if init not in IMITATION_INITS else "unfinished (starts over)"
-        units.append(unit)
-    return units
+def _finetune_unit(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, init: str, seed: int) -> Unit:
+    run_dir = paths.finetune(opts.algo, init, seed)
+    summary = run_dir / "summary.json"
+    try:
+        done = summary.is_file() and read_json(summary)["total_timesteps"] >= required_timesteps(config, init)
+    except (OSError, ValueError, KeyError):
+        done = False
+    fingerprint = _finetune_unit_fingerprint(config, paths, opts, init, seed)
+    unit = _unit(run_dir.name, (init, seed), run_dir, done, fingerprint, has_run_outputs(run_dir))
+    if unit.status == "resume":
+        unit.reason = "unfinished" if init not in IMITATION_INITS else "unfinished (starts over)"
+    return unit
 
 
 def _eval_labels(opts: PipelineOptions) -> list[str]:
@@ -249,19 +250,31 @@ def _eval_labels(opts: PipelineOptions) -> list[str]:
     ]
 
 
-def _plan_eval(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+def _eval_unit(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, label: str) -> Unit:
     available = policies_to_evaluate(paths)
-    units = []
-    for label in _eval_labels(opts):
-        folder = paths.evaluation / label
-        if label not in available:
-            raise OptiqError(f"no policy {label} to evaluate under {paths.root} (rerun run_all.py)")
-        fingerprint = eval_fingerprint(
-            config, available[label], EVAL_SEED, config["eval"]["final_episodes"], opts.video
-        )
-        done = (folder / "eval.json").is_file() and _finished(folder / "run.json")
-        units.append(_unit(label, label, folder, done, fingerprint, done))
-    return units
+    folder = paths.evaluation / label
+    if label not in available:
+        raise OptiqError(f"no policy {label} to evaluate under {paths.root} (rerun run_all.py)")
+    n_episodes = config["eval"]["final_episodes"]
+    fingerprint = eval_fingerprint(config, available[label], EVAL_SEED, n_episodes, opts.video)
+    done = (folder / "eval.json").is_file() and _finished(folder / "run.json")
+    return _unit(label, label, folder, done, fingerprint, done)
+
+
+def _plan_bc(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+    return [_bc_unit(config, paths, opts, seed) for seed in opts.seeds]
+
+
+def _plan_select(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+    return [_select_unit(config, paths, opts, seed) for seed in opts.seeds]
+
+
+def _plan_finetune(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+    return [_finetune_unit(config, paths, opts, init, seed) for init, seed in _jobs(opts)]
+
+
+def _plan_eval(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
+    return [_eval_unit(config, paths, opts, label) for label in _eval_labels(opts)]
 
 
 def _plan_compare(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
@@ -397,45 +410,53 @@ def _report(stage: str, units: Sequence[Unit]) -> None:
 def _run_stages(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> dict[str, Any]:
     if opts.video:
         ensure_render_backend()  # before any env is made: MuJoCo fixes its GL backend at import
-    configure_torch_threads()  # the in-process stages (01, 03, 05, 06) run alone
+    configure_torch_threads()  # the in-process stages (01, 06) run alone
     started = time.monotonic()
     timings: dict[str, float] = {}
     forced = _forced_stages(opts)
     first_forced = next((stage for stage in STAGES if stage in forced), None)
-    for stage in STAGES:
-        units = plan_stage(stage, config, paths, opts)
-        if stage in forced:
-            units = [Unit(u.name, u.key, u.folder, "stale", f"--force {first_forced}") for u in units]
-        todo = [unit for unit in units if unit.status != "complete"]
-        _check_reused(stage, units)
-        if stage == "demos" and not todo:
-            check_demos(config, [unit.folder for unit in units])
-        if not todo:
+    forced_reason = f"--force {first_forced}"
+
+    t0 = time.monotonic()
+    units = _forced(plan_stage("demos", config, paths, opts), "demos" in forced, forced_reason)
+    todo = [unit for unit in units if unit.status != "complete"]
+    if todo:
+        console.rule("stage 01: demos")
+        _report("demos", todo)
+        _run_demos(config, paths, opts, todo)
+        check_demos(config, [unit.folder for unit in units])
+        timings["demos"] = time.monotonic() - t0
+    else:
+        check_demos(config, [unit.folder for unit in units])  # a corrupt file is an error before anything trains
+        console.print("[dim]skip demos: outputs complete (use --force demos to redo)[/]")
+
+    t0 = time.monotonic()
+    ran = run_steps(job_graph(config, paths, opts), opts, forced, forced_reason)
+    if ran:
+        timings["bc..eval"] = time.monotonic() - t0
+    for stage in GRAPH_STAGES:
+        if stage not in ran:
             console.print(f"[dim]skip {stage}: outputs complete (use --force {stage} to redo)[/]")
-            continue
+    if opts.video and "eval" in ran:
+        record_side_by_side_video(config, paths, EVAL_SEED, opts.device)
+
+    units = _forced(plan_stage("compare", config, paths, opts), "compare" in forced, forced_reason)
+    _check_reused("compare", units)
+    if any(unit.status != "complete" for unit in units):
         t0 = time.monotonic()
-        console.rule(f"stage {STAGES.index(stage) + 1:02d}: {stage}")
-        _report(stage, todo)
-        if stage == "demos":
-            _run_demos(config, paths, opts, todo)
-            check_demos(config, [unit.folder for unit in units])
-        elif stage == "bc":
-            run_bc_jobs(config, paths, opts, todo)
-        elif stage == "select":
-            for unit in todo:
-                select_stage(config, paths, unit.key, device=opts.device, per_seed=True)
-        elif stage == "finetune":
-            _check_bc_starts(paths, todo)
-            run_finetune_jobs(config, paths, opts, todo)
-        elif stage == "eval":
-            labels = [unit.key for unit in todo]
-            eval_stage(config, paths, EVAL_SEED, labels, video=opts.video, device=opts.device, side_by_side=True)
-        elif stage == "compare":
-            compare_stage(config, paths, opts.algo, opts.methods, opts.seeds)
-        timings[stage] = time.monotonic() - t0
+        console.rule("stage 06: compare")
+        _report("compare", units)
+        compare_stage(config, paths, opts.algo, opts.methods, opts.seeds)
+        timings["compare"] = time.monotonic() - t0
+    else:
+        console.print("[dim]skip compare: outputs complete (use --force compare to redo)[/]")
     summary = read_json(paths.compare / "results.json")
     _print_summary(summary, paths, timings, time.monotonic() - started)
     return summary
+
+
+def _forced(units: list[Unit], forced: bool, reason: str) -> list[Unit]:
+    return [Unit(u.name, u.key, u.folder, "stale", reason) for u in units] if forced else units
 
 
 def _run_demos(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, todo: Sequence[Unit]) -> None:
@@ -464,7 +485,10 @@ def _run_demos(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, t
         collect_stage(config, paths, unit.key, expert=expert, per_seed=True, **common)
 
 
-# ----- subprocess jobs (BC seeds, fine-tuning runs) -------------------------------------------
+# ----- stages 02-05 as one graph of subprocess jobs --------------------------------------------
+GRAPH_STAGES = ("bc", "select", "finetune", "eval")
+
+
 @dataclass
 class Job:
     """A stage script run as a subprocess, with where its log goes and how far it has got."""
@@ -477,46 +501,162 @@ class Job:
     unit: str = "steps"
 
 
-def run_jobs(jobs: Sequence[Job], parallel: int, progress_bar: bool, what: str, logs: Path) -> None:
-    """Run ``jobs`` as subprocesses, ``parallel`` at a time, each with its share of the cores as threads."""
-    if not jobs:
-        return
-    pending = list(jobs)
-    running: dict[str, tuple[Job, subprocess.Popen[bytes], Any]] = {}
+@dataclass
+class Step:
+    """One unit of stages 02-05: planned (complete, new, resume or stale) once the steps it reads from
+    (``after``) are done, then run as a subprocess ``Job`` unless it is complete."""
+
+    stage: str
+    name: str
+    after: tuple[str, ...]
+    plan: Callable[[], Unit]
+    job: Callable[[Unit], Job]
+
+
+def job_graph(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Step]:
+    """BC seed N -> its checkpoint selection -> BC->RL seed N -> its evaluation; runs that do not start from BC
+    (scratch, AIRL, GAIL, DAgger) and BC-only evaluations depend only on what they read.
+
+    The order is the priority among steps that are ready: BC first (everything from BC waits for it), then the
+    runs from BC, then the others, evaluations last, so on 2 cores a scratch run trains beside a BC seed instead
+    of after the last one."""
+    steps = []
+    for seed in opts.seeds:
+        steps.append(
+            Step(
+                "bc",
+                f"bc seed {seed}",
+                (),
+                partial(_bc_unit, config, paths, opts, seed),
+                partial(_bc_job, config, paths, opts),
+            )
+        )
+    for seed in opts.seeds:
+        steps.append(
+            Step(
+                "select",
+                f"select seed {seed}",
+                (f"bc seed {seed}",),
+                partial(_select_unit, config, paths, opts, seed),
+                partial(_select_job, paths, opts),
+            )
+        )
+    runs = sorted(_jobs(opts), key=lambda job: (JOB_ORDER.get(job[0], 2), job[1]))
+    for init, seed in runs:
+        after = (f"select seed {seed}",) if init in BC_STARTS else ()
+        steps.append(
+            Step(
+                "finetune",
+                finetune_run_name(opts.algo, init, seed),
+                after,
+                partial(_finetune_unit, config, paths, opts, init, seed),
+                partial(_finetune_job, config, paths, opts),
+            )
+        )
+    for label in _eval_labels(opts):
+        is_bc, bc_seed = parse_bc_label(label)
+        after = (f"select seed {bc_seed}",) if is_bc else (label,)
+        steps.append(
+            Step(
+                "eval",
+                f"eval {label}",
+                after,
+                partial(_eval_unit, config, paths, opts, label),
+                partial(_eval_job, paths, opts),
+            )
+        )
+    return steps
+
+
+def run_steps(steps: Sequence[Step], opts: PipelineOptions, forced: set[str], forced_reason: str) -> set[str]:
+    """Run the graph, ``opts.jobs`` subprocesses at a time; return the stages of which a unit ran.
+
+    A step is planned when every step in its ``after`` is done; a complete one is reused at once (after a check
+    that its files can be read), the others wait for a free slot in list order. A failed step fails the steps
+    that depend on it; the rest go on, and the failures are one error at the end."""
+    waiting = list(steps)
+    planned: dict[str, Unit] = {}
+    state: dict[str, str] = {}  # step name -> "done" | "failed"
+    ran: set[str] = set()
     failed: list[str] = []
-    env = {**_base_env(), **child_thread_env(min(parallel, len(jobs)))}
+    running: dict[str, tuple[Job, subprocess.Popen[bytes], Any]] = {}
+    env = {**_base_env(), **child_thread_env(min(opts.jobs, max(1, len(steps))))}
     with Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
         TextColumn("{task.completed:>9,.0f}/{task.total:,.0f} {task.fields[unit]}"),
         TimeElapsedColumn(),
         console=console,
-        disable=not progress_bar,
+        disable=not opts.progress_bar,
     ) as progress:
-        tasks = {job.name: progress.add_task(job.name, total=job.total, unit=job.unit) for job in jobs}
-        while pending or running:
-            while pending and len(running) < parallel:
-                job = pending.pop(0)
-                job.log.parent.mkdir(parents=True, exist_ok=True)
-                log = open(job.log, "wb")
-                running[job.name] = (
-                    job,
-                    subprocess.Popen(job.command, stdout=log, stderr=subprocess.STDOUT, env=env),
-                    log,
-                )
-            time.sleep(1.0)
-            for name, (job, proc, log) in list(running.items()):
-                progress.update(tasks[name], completed=job.done())
-                if proc.poll() is not None:
+        tasks: dict[str, Any] = {}
+        started: dict[str, float] = {}
+        try:
+            while waiting or running:
+                newly: dict[str, list[Unit]] = {}  # planned in this pass, reported together per stage
+                for step in list(waiting):
+                    if any(state.get(name) == "failed" for name in step.after):
+                        waiting.remove(step)
+                        state[step.name] = "failed"
+                        failed.append(f"{step.name} (not run: a step it needs failed)")
+                    elif step.name not in planned and all(state.get(name) == "done" for name in step.after):
+                        unit = _forced([step.plan()], step.stage in forced, forced_reason)[0]
+                        planned[step.name] = unit
+                        newly.setdefault(step.stage, []).append(unit)
+                        if unit.status == "complete":
+                            _check_reused(step.stage, [unit])
+                            waiting.remove(step)
+                            state[step.name] = "done"
+                for stage, units in newly.items():
+                    _report(stage, units)
+                for step in [s for s in waiting if s.name in planned]:
+                    if len(running) >= opts.jobs:
+                        break
+                    if not running and not ran:
+                        console.rule("stages 02-05: BC, checkpoint selection, fine-tuning, evaluation")
+                    job = step.job(planned[step.name])
+                    job.log.parent.mkdir(parents=True, exist_ok=True)
+                    log = open(job.log, "wb")
+                    proc = subprocess.Popen(job.command, stdout=log, stderr=subprocess.STDOUT, env=env)
+                    running[step.name] = (job, proc, log)
+                    started[step.name] = time.monotonic()
+                    tasks[step.name] = progress.add_task(job.name, total=job.total, unit=job.unit)
+                    waiting.remove(step)
+                    ran.add(step.stage)
+                if not running:
+                    continue
+                time.sleep(1.0)
+                for name, (job, proc, log) in list(running.items()):
+                    progress.update(tasks[name], completed=job.done())
+                    if proc.poll() is None:
+                        continue
                     log.close()
                     del running[name]
-                    if proc.returncode != 0:
+                    if proc.returncode == 0:
+                        state[name] = "done"
+                        console.print(f"[dim]{name}: done in {time.monotonic() - started[name]:.0f}s[/]")
+                        progress.update(tasks[name], completed=job.total)
+                    else:
+                        state[name] = "failed"
                         failed.append(name)
                         console.print(f"[red]{name} failed (exit {proc.returncode}); see {job.log}[/]")
-                    else:
-                        progress.update(tasks[name], completed=job.total)
+        finally:
+            for _, proc, log in running.values():  # an error or Ctrl-C here: stop the children, keep their files
+                proc.terminate()
+                proc.wait()
+                log.close()
     if failed:
-        raise OptiqError(f"{what} failed for {', '.join(failed)}; logs are in {logs} (rerun to resume)")
+        raise OptiqError(f"failed: {'; '.join(failed)}; logs are beside each stage's outputs (rerun to resume)")
+    return ran
+
+
+def run_jobs(jobs: Sequence[Job], parallel: int, progress_bar: bool, what: str, logs: Path) -> None:
+    """Run independent ``jobs`` as subprocesses, ``parallel`` at a time, each with its share of the cores."""
+    steps = [
+        Step(what, job.name, (), partial(Unit, job.name, None, logs, "new"), lambda _unit, job=job: job) for job in jobs
+    ]
+    opts = PipelineOptions("", [], set(), parallel, None, False, "cpu", progress_bar, Path(), [], "")
+    run_steps(steps, opts, set(), "")
 
 
 def _base_env() -> dict[str, str]:
@@ -551,25 +691,42 @@ def _script_command(script: str, paths: RunPaths, opts: PipelineOptions) -> list
     return command
 
 
-def run_bc_jobs(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, units: Sequence[Unit]) -> None:
-    """Train (or resume) each BC seed of ``units`` with ``scripts/02_train_bc.py --seed N``, ``opts.jobs`` at a time."""
+def _bc_job(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, unit: Unit) -> Job:
+    """``scripts/02_train_bc.py --seed N`` (trains or resumes BC seed N)."""
+    command = _script_command("02_train_bc.py", paths, opts) + ["--algo", opts.algo, "--seed", str(unit.key)]
+    if unit.restart:
+        command.append("--restart")
     n_epochs = float(config["bc"]["n_epochs"])
-    jobs = []
-    for unit in units:
-        command = _script_command("02_train_bc.py", paths, opts) + ["--algo", opts.algo, "--seed", str(unit.key)]
-        if unit.restart:
-            command.append("--restart")
-        jobs.append(
-            Job(
-                f"BC seed {unit.key}",
-                command,
-                paths.bc / f"seed{unit.key}.log",
-                n_epochs,
-                _epochs_done(unit.folder),
-                "epochs",
-            )
-        )
-    run_jobs(jobs, opts.jobs, opts.progress_bar, "BC", paths.bc)
+    log = paths.bc / f"seed{unit.key}.log"
+    return Job(f"BC seed {unit.key}", command, log, n_epochs, _epochs_done(unit.folder), "epochs")
+
+
+def _select_job(paths: RunPaths, opts: PipelineOptions, unit: Unit) -> Job:
+    """``scripts/03_select_best.py --seed N``."""
+    command = _script_command("03_select_best.py", paths, opts) + ["--seed", str(unit.key)]
+    return Job(f"select seed {unit.key}", command, paths.select / f"seed{unit.key}.log", 1.0, lambda: 0.0, "")
+
+
+def _finetune_job(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, unit: Unit) -> Job:
+    """``scripts/04_finetune_rl.py --init I --seed N``: a stale run starts over (``--restart``), an unfinished
+    one resumes. A run from BC first loads its BC checkpoint here: a corrupt one is an error before it starts."""
+    init, seed = unit.key
+    if init in BC_STARTS:
+        _check_bc_starts(paths, [unit])
+    command = _script_command("04_finetune_rl.py", paths, opts) + ["--algo", opts.algo, "--init", init]
+    command += ["--seed", str(seed)]
+    if unit.restart:
+        command.append("--restart")
+    total = float(required_timesteps(config, init))
+    return Job(unit.name, command, paths.finetune_root / f"{unit.name}.log", total, _steps_done(unit.folder))
+
+
+def _eval_job(paths: RunPaths, opts: PipelineOptions, unit: Unit) -> Job:
+    """``scripts/05_eval_video.py --only LABEL`` on the evaluation seed (the side-by-side video comes after)."""
+    command = _script_command("05_eval_video.py", paths, opts) + ["--only", unit.key, "--seed", str(EVAL_SEED)]
+    if not opts.video:
+        command.append("--no-video")
+    return Job(f"eval {unit.key}", command, paths.evaluation / f"{unit.key}.log", 1.0, lambda: 0.0, "")
 
 
 def _epochs_done(folder: Path) -> Callable[[], float]:
@@ -581,33 +738,6 @@ def _epochs_done(folder: Path) -> Callable[[], float]:
         return float(rows[-1]["epoch"]) if rows else 0.0
 
     return done
-
-
-def run_finetune_jobs(
-    config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, units: Sequence[Unit] | None = None
-) -> None:
-    """Run each fine-tuning job of ``units`` (default: every unfinished one) as a subprocess, ``opts.jobs`` at a
-    time, longest first; a stale run starts over (``--restart``), an unfinished one resumes."""
-    if units is None:
-        units = [unit for unit in _plan_finetune(config, paths, opts) if unit.status != "complete"]
-    ordered = sorted(units, key=lambda unit: JOB_ORDER.get(unit.key[0], 2))
-    jobs = []
-    for unit in ordered:
-        init, seed = unit.key
-        command = _script_command("04_finetune_rl.py", paths, opts) + ["--algo", opts.algo, "--init", init]
-        command += ["--seed", str(seed)]
-        if unit.restart:
-            command.append("--restart")
-        jobs.append(
-            Job(
-                unit.name,
-                command,
-                paths.finetune_root / f"{unit.name}.log",
-                float(required_timesteps(config, init)),
-                _steps_done(unit.folder),
-            )
-        )
-    run_jobs(jobs, opts.jobs, opts.progress_bar, "fine-tuning", paths.finetune_root)
 
 
 def _steps_done(run_dir: Path) -> Callable[[], float]:

@@ -105,3 +105,36 @@ def _filtered_bc_loss_when(prefer_demos: bool) -> float:
 def test_q_filtered_bc_switches_off_where_the_critic_prefers_the_actor():
     assert _filtered_bc_loss_when(prefer_demos=False) == 0.0
     assert _filtered_bc_loss_when(prefer_demos=True) > 0.0
+
+
+def test_warmup_action_noise_widens_the_warmup_actions_only():
+    env = make_vec("Hopper-v5", 1, seed=0)
+    model = DemoSAC("MlpPolicy", env, critic_warmup_steps=1000, warmup_action_noise=0.3, **KWARGS)
+    with th.no_grad():  # a near-deterministic actor (sigma e^-6), like a BC actor
+        model.actor.log_std.weight.zero_()
+        model.actor.log_std.bias.fill_(-6.0)
+    model._last_obs = env.reset()
+
+    def action_spread() -> float:
+        actions = []
+        for step in range(200):
+            model.num_timesteps = base + step
+            actions.append(model._sample_action(0)[1])
+        return float(np.std(np.concatenate(actions), axis=0).mean())
+
+    base = 0  # in the warm-up
+    assert action_spread() == pytest.approx(0.3, rel=0.25)
+    base = 2000  # the actor is learning: SAC's own sampling only
+    assert action_spread() < 0.01
+
+
+def test_actor_learning_rate_ramps_up_after_the_warmup():
+    model = DemoSAC(
+        "MlpPolicy", make_vec("Hopper-v5", 1, seed=0), critic_warmup_steps=50, actor_lr_warmup_steps=100, **KWARGS
+    )
+    model.set_demonstrations(synthetic_trajectories(n=2, length=40))
+    model.learn(100)  # 50 steps into the ramp
+    assert model.actor_lr_fraction() == pytest.approx(0.5)
+    assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(3e-4 * 0.5, rel=0.05)
+    model.learn(100, reset_num_timesteps=False)
+    assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(3e-4)

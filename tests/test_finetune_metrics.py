@@ -93,3 +93,14 @@ def test_bench_summary_line_uses_the_worse_regime():
         "vs_scratch (worse regime)": False,
         "speedup (worse regime)": False,
     }
+
+
+def test_bench_with_one_regime_reports_the_other_as_not_run():
+    bench = _bench()
+    median = {"floor_min": 0.5, "beyond": 2.6, "vs_scratch": 2.0, "speedup": 6.0, "final_vs_expert": 0.9}
+    results = {"regimes": {"medium": {"methods": {"sac": {"median": median}}}}}
+    assert bench.summary_line(results, "sac") == "floor=n/a beyond=2.60 vs_scratch=2.00 speedup=6.00"
+    checks = {name: (value, ok) for name, value, ok in bench.targets(results, "sac", full=False)}
+    assert checks["floor (every seed, expert)"] == ("not run", False)
+    assert checks["vs_scratch (medium only)"] == ("2.00", True)
+    assert bench._tag(["sac"], ["medium"], 100_000) == "sac_medium_100000"

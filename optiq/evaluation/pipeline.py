@@ -9,6 +9,7 @@ or ``bc_only`` for the single BC of ``03_select/`` where there are no per-seed B
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -114,20 +115,27 @@ def eval_stage(
     if side_by_side is None:
         side_by_side = not labels
     if video and side_by_side:
-        chosen = side_by_side_policies(available)
-        if len(chosen) > 1:
-            path = record_side_by_side(
-                chosen,
-                config["env_id"],
-                paths.evaluation / SIDE_BY_SIDE,
-                config["eval"]["video_length"],
-                seed,
-                device=device,
-                obs_config=config.get("obs"),
-            )
-            if path:
-                console.print(f"side-by-side video: {path}")
+        record_side_by_side_video(config, paths, seed, device)
     return results
+
+
+def record_side_by_side_video(config: dict[str, Any], paths: RunPaths, seed: int, device: str = "auto") -> Path | None:
+    """``05_eval/side_by_side.mp4``: BC only, BC -> RL and scratch of one seed, frame by frame."""
+    chosen = side_by_side_policies(policies_to_evaluate(paths))
+    if len(chosen) < 2:
+        return None
+    path = record_side_by_side(
+        chosen,
+        config["env_id"],
+        paths.evaluation / SIDE_BY_SIDE,
+        config["eval"]["video_length"],
+        seed,
+        device=device,
+        obs_config=config.get("obs"),
+    )
+    if path:
+        console.print(f"side-by-side video: {path}")
+    return path
 
 
 def side_by_side_policies(available: dict[str, PolicyFiles]) -> dict[str, PolicyFiles]:

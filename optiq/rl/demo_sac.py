@@ -9,6 +9,12 @@ a critic warm-up on the BC policy's own rollouts, and a Q-filtered BC anchor.
   pulled around by an untrained Q-function. ``ent_coef`` should start small (``auto_0.01``):
   SAC's default initial temperature 1.0 would dominate a near-deterministic BC actor's
   targets during the warm-up and its updates afterwards.
+* Warm-up exploration (``warmup_action_noise``): Gaussian noise on the BC actor's actions
+  while only the critics learn. A BC actor's own sigma (~0.04) shows the critic almost no
+  action variation, so dQ/da, which the actor follows once it learns, would be extrapolation.
+* Actor learning-rate ramp (``actor_lr_warmup_steps``): after the warm-up the actor's LR
+  rises linearly from 0, so the actor moves no faster than the critic learns about its new
+  actions.
 * BC anchor, optionally Q-filtered (Nair et al. 2018): the squared distance between the actor's deterministic
   action and the demo action, counted only on demo samples where the critic rates the demo
   action above the actor's (``bc_filter``). The anchor holds where the demonstrator is still
@@ -160,6 +166,8 @@ class DemoSAC(SAC):
         bc_batch_size: int = 256,
         bc_decay: float = 1.0,
         critic_layer_norm: bool = False,
+        warmup_action_noise: float = 0.0,
+        actor_lr_warmup_steps: int = 0,
         **kwargs: Any,
     ):
         if critic_layer_norm:
@@ -172,6 +180,8 @@ class DemoSAC(SAC):
         self.bc_filter = bool(bc_filter)
         self.bc_batch_size = int(bc_batch_size)
         self.bc_decay = float(bc_decay)
+        self.warmup_action_noise = float(warmup_action_noise)
+        self.actor_lr_warmup_steps = int(actor_lr_warmup_steps)
         self._bc_pass: list[float] = []
         kwargs.setdefault("replay_buffer_class", DemoMixReplayBuffer)
         kwargs.setdefault("replay_buffer_kwargs", {"demo_fraction": demo_fraction})
@@ -190,6 +200,25 @@ class DemoSAC(SAC):
     def actor_is_learning(self) -> bool:
         return self.num_timesteps > self.critic_warmup_steps
 
+    def actor_lr_fraction(self) -> float:
+        """Share of the actor's scheduled LR in use: 0 -> 1 over ``actor_lr_warmup_steps`` after the warm-up."""
+        if self.actor_lr_warmup_steps <= 0:
+            return 1.0
+        progress = (self.num_timesteps - self.critic_warmup_steps) / self.actor_lr_warmup_steps
+        return float(np.clip(progress, 0.0, 1.0))
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: Any = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
+        if self.warmup_action_noise > 0 and not self.actor_is_learning() and isinstance(self.action_space, spaces.Box):
+            # Seeded by (run seed, step), so a resumed run draws the same noise.
+            rng = np.random.default_rng([self.seed or 0, self.num_timesteps])
+            noise = rng.normal(0.0, self.warmup_action_noise, size=buffer_action.shape)
+            buffer_action = np.clip(buffer_action + noise, -1, 1).astype(buffer_action.dtype)
+            action = self.policy.unscale_action(buffer_action)
+        return action, buffer_action
+
     def bc_coefficient(self) -> float:
         """``bc_coeff * bc_decay ** (thousands of env steps since the warm-up)``."""
         thousands = max(0, self.num_timesteps - self.critic_warmup_steps) / 1000
@@ -207,6 +236,11 @@ class DemoSAC(SAC):
         """Called after SAC's actor backward: add the Q-filtered BC term; keep the gate shut in warm-up."""
         if not self.actor_is_learning():
             return False
+        if self.actor_lr_warmup_steps > 0:
+            # SB3's train() resets the LR from its schedule every call; scale that value.
+            lr = self.lr_schedule(self._current_progress_remaining) * self.actor_lr_fraction()
+            for group in self.actor.optimizer.param_groups:
+                group["lr"] = lr
         buffer = self.replay_buffer
         coeff = self.bc_coefficient()
         if coeff > 0 and isinstance(buffer, DemoMixReplayBuffer) and buffer.demo is not None:
@@ -237,3 +271,4 @@ class DemoSAC(SAC):
             self._bc_pass = []
         self.logger.record("demo_sac/critic_warmup", float(not self.actor_is_learning()))
         self.logger.record("demo_sac/bc_coeff", self.bc_coefficient())
+        self.logger.record("demo_sac/actor_lr_fraction", self.actor_lr_fraction())

@@ -82,6 +82,8 @@ DEMO_SAC_SETTINGS = (
     "bc_batch_size",
     "bc_decay",
     "critic_layer_norm",
+    "warmup_action_noise",
+    "actor_lr_warmup_steps",
     "learning_starts",
     "ent_coef",
     "target_entropy",
