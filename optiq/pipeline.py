@@ -18,9 +18,10 @@ jobs start from.
 Stages 01 and 06 run in this process. Stages 02-05 are one graph of subprocess jobs
 (``scripts/02_train_bc.py --seed N``, ``03_select_best.py --seed N``, ``04_finetune_rl.py``
 per init and seed, ``05_eval_video.py --only LABEL``), ``--jobs`` at a time (default one per
-CPU core): a job starts as soon as what it reads exists, so BC -> RL seed 0 starts when BC seed
-0 is selected, scratch runs (which read no BC) train beside the BC seeds, and each policy is
-evaluated when it is ready. A unit is planned (reused, resumed or redone) when its inputs
+CPU core): a job starts as soon as what it reads exists and a slot is free, so BC -> RL seed 0
+starts when BC seed 0 is selected, runs that read no BC (scratch) fill any slot the BC chain
+leaves free, and each policy is evaluated when it is ready; no core idles waiting for a whole
+stage to finish. A unit is planned (reused, resumed or redone) when its inputs
 exist. Every process gets its share of the cores as torch threads (``OPTIQ_TORCH_THREADS``,
 default 1: optiq.seeding.threads_per_process), so results do not depend on what ran beside.
 """
@@ -518,8 +519,8 @@ def job_graph(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) ->
     (scratch, AIRL, GAIL, DAgger) and BC-only evaluations depend only on what they read.
 
     The order is the priority among steps that are ready: BC first (everything from BC waits for it), then the
-    runs from BC, then the others, evaluations last, so on 2 cores a scratch run trains beside a BC seed instead
-    of after the last one."""
+    runs from BC, then the others, evaluations last; a ready step of lower priority takes any slot the others
+    leave free (e.g. a scratch run beside the last BC seed when no BC -> RL run is ready yet)."""
     steps = []
     for seed in opts.seeds:
         steps.append(
