@@ -19,7 +19,7 @@ $(STAMP): scripts/install.sh constraints.txt pyproject.toml
 	OPTIQ_VENV=$(VENV) bash scripts/install.sh
 	touch $(STAMP)
 
-## quick: the whole pipeline on Hopper-v5, preset quick, 3 seeds (~10.5 min on 2 CPU cores); ARGS="..." adds flags
+## quick: the whole pipeline on Hopper-v5, preset quick, 3 seeds (~12 min on 2 CPU cores); ARGS="..." adds flags
 quick: install
 	$(PY) run_all.py $(ARGS)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run the whole pipeline: demos -> BC -> select -> RL fine-tuning -> eval/video -> compare.
 
-With no arguments: Hopper-v5, preset quick (3 seeds; about 10.5 minutes on 2 CPU cores),
+With no arguments: Hopper-v5, preset quick (3 seeds; about 12 minutes on 2 CPU cores),
 using the shipped Hopper-v5 expert. Each seed N trains its own BC (02_bc/seed<N>/, on the
 shared demos, or on its own with --demos-per-seed) and fine-tunes from it, so the BC-only row
 and BC -> RL's interval carry BC's seed-to-seed variance.
