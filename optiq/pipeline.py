@@ -432,7 +432,7 @@ def _run_stages(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) 
         console.print("[dim]skip demos: outputs complete (use --force demos to redo)[/]")
 
     t0 = time.monotonic()
-    ran = run_steps(job_graph(config, paths, opts), opts, forced, forced_reason)
+    ran = run_steps(job_graph(config, paths, opts), opts.jobs, opts.progress_bar, forced, forced_reason)
     if ran:
         timings["bc..eval"] = time.monotonic() - t0
     for stage in GRAPH_STAGES:
@@ -569,8 +569,10 @@ def job_graph(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) ->
     return steps
 
 
-def run_steps(steps: Sequence[Step], opts: PipelineOptions, forced: set[str], forced_reason: str) -> set[str]:
-    """Run the graph, ``opts.jobs`` subprocesses at a time; return the stages of which a unit ran.
+def run_steps(
+    steps: Sequence[Step], parallel: int, progress_bar: bool, forced: set[str] = frozenset(), forced_reason: str = ""
+) -> set[str]:
+    """Run the graph, ``parallel`` subprocesses at a time; return the stages of which a unit ran.
 
     A step is planned when every step in its ``after`` is done; a complete one is reused at once (after a check
     that its files can be read), the others wait for a free slot in list order. A failed step fails the steps
@@ -581,14 +583,14 @@ def run_steps(steps: Sequence[Step], opts: PipelineOptions, forced: set[str], fo
     ran: set[str] = set()
     failed: list[str] = []
     running: dict[str, tuple[Job, subprocess.Popen[bytes], Any]] = {}
-    env = {**_base_env(), **child_thread_env(min(opts.jobs, max(1, len(steps))))}
+    env = {**_base_env(), **child_thread_env(min(parallel, max(1, len(steps))))}
     with Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
         TextColumn("{task.completed:>9,.0f}/{task.total:,.0f} {task.fields[unit]}"),
         TimeElapsedColumn(),
         console=console,
-        disable=not opts.progress_bar,
+        disable=not progress_bar,
     ) as progress:
         tasks: dict[str, Any] = {}
         started: dict[str, float] = {}
@@ -611,7 +613,7 @@ def run_steps(steps: Sequence[Step], opts: PipelineOptions, forced: set[str], fo
                 for stage, units in newly.items():
                     _report(stage, units)
                 for step in [s for s in waiting if s.name in planned]:
-                    if len(running) >= opts.jobs:
+                    if len(running) >= parallel:
                         break
                     if not running and not ran:
                         console.rule("stages 02-05: BC, checkpoint selection, fine-tuning, evaluation")
@@ -656,8 +658,7 @@ def run_jobs(jobs: Sequence[Job], parallel: int, progress_bar: bool, what: str, 
     steps = [
         Step(what, job.name, (), partial(Unit, job.name, None, logs, "new"), lambda _unit, job=job: job) for job in jobs
     ]
-    opts = PipelineOptions("", [], set(), parallel, None, False, "cpu", progress_bar, Path(), [], "")
-    run_steps(steps, opts, set(), "")
+    run_steps(steps, parallel, progress_bar)
 
 
 def _base_env() -> dict[str, str]:
