@@ -138,3 +138,80 @@ def test_actor_learning_rate_ramps_up_after_the_warmup():
     assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(3e-4 * 0.5, rel=0.05)
     model.learn(100, reset_num_timesteps=False)
     assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(3e-4)
+
+
+def _model_with_bc_proposer(**kwargs):
+    """A DemoSAC whose frozen BC proposer and learning actor differ (the actor moved after the copy)."""
+    model = DemoSAC("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), bc_proposals=True, **{**KWARGS, **kwargs})
+    model.freeze_bc_proposer()
+    with th.no_grad():
+        model.actor.mu.bias.add_(0.5)
+    return model
+
+
+def _critic_preferring(model, preferred: str):
+    """A critic whose Q is highest at the BC proposer's deterministic action (or farthest from it)."""
+
+    def critic(obs, actions):
+        distance = ((actions - model.bc_proposer(obs, deterministic=True)) ** 2).sum(dim=1, keepdim=True)
+        q = -distance if preferred == "bc" else distance
+        return q, q
+
+    return critic
+
+
+@pytest.mark.parametrize("preferred", ["bc", "actor"])
+def test_bc_proposals_choose_the_action_the_critic_rates_higher(preferred):
+    model = _model_with_bc_proposer()
+    obs = th.as_tensor(np.random.default_rng(0).normal(size=(32, 11)), dtype=th.float32)
+    model.critic.forward = _critic_preferring(model, preferred)
+    actor_actions = model.actor(obs, deterministic=True).detach()
+    bc_actions = model.bc_proposer(obs, deterministic=True)
+    assert not th.allclose(actor_actions, bc_actions)
+    chosen, take_bc = model.choose_with_critic(obs, actor_actions, model.critic)
+    assert bool(take_bc.all()) == (preferred == "bc")
+    assert th.equal(chosen, bc_actions if preferred == "bc" else actor_actions)
+
+
+def test_td_targets_bootstrap_from_the_chosen_proposal():
+    model = _model_with_bc_proposer()
+    model.critic_target.forward = _critic_preferring(model, "bc")
+    obs = th.as_tensor(np.random.default_rng(1).normal(size=(16, 11)), dtype=th.float32)
+    with model._bc_proposals_in_targets():
+        with th.no_grad():  # SAC's target computation
+            next_actions, _ = model.actor.action_log_prob(obs)
+        actor_sample, _ = model.actor.action_log_prob(obs)  # SAC's actor loss (with gradients)
+    assert th.equal(next_actions, model.bc_proposer(obs, deterministic=True))
+    assert actor_sample.requires_grad and not th.allclose(actor_sample.detach(), next_actions)
+    assert "action_log_prob" not in vars(model.actor)  # the class's method is back
+
+
+def test_rollouts_after_the_warmup_act_with_the_chosen_proposal():
+    model = _model_with_bc_proposer(critic_warmup_steps=100)
+    model._last_obs = model.get_env().reset()
+    model.critic.forward = _critic_preferring(model, "bc")
+    bc_action = model.bc_proposer(th.as_tensor(model._last_obs, dtype=th.float32), deterministic=True).numpy()
+    model.num_timesteps = 50  # warm-up: the actor (BC itself in a real run) acts
+    assert not np.allclose(model._sample_action(0)[1], bc_action)
+    model.num_timesteps = 150
+    np.testing.assert_allclose(model._sample_action(0)[1], bc_action, atol=1e-6)
+    model.critic.forward = _critic_preferring(model, "actor")
+    assert not np.allclose(model._sample_action(0)[1], bc_action)
+
+
+def test_bc_proposer_survives_a_checkpoint_and_stays_out_of_the_stock_export(tmp_path):
+    from stable_baselines3 import SAC
+
+    from optiq.rl.export import save_stock_model
+
+    model = _model_with_bc_proposer(critic_warmup_steps=20)
+    model.set_demonstrations(synthetic_trajectories(n=2, length=40))
+    model.learn(60)  # past the warm-up: proposals in rollouts and targets
+    proposer = {k: v.clone() for k, v in model.bc_proposer.state_dict().items()}
+    assert any(not th.equal(proposer[k], v) for k, v in model.actor.state_dict().items())
+    model.save(tmp_path / "checkpoint.zip")
+    resumed = DemoSAC.load(tmp_path / "checkpoint.zip", env=make_vec("Hopper-v5", 1, seed=0), device="cpu")
+    assert all(th.equal(proposer[k], v) for k, v in resumed.bc_proposer.state_dict().items())
+    save_stock_model(model, tmp_path / "final.zip")
+    stock = SAC.load(tmp_path / "final.zip", device="cpu")
+    assert all(th.equal(v, stock.actor.state_dict()[k]) for k, v in model.actor.state_dict().items())

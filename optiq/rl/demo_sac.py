@@ -15,6 +15,13 @@ a critic warm-up on the BC policy's own rollouts, and a Q-filtered BC anchor.
 * Actor learning-rate ramp (``actor_lr_warmup_steps``): after the warm-up the actor's LR
   rises linearly from 0, so the actor moves no faster than the critic learns about its new
   actions.
+* BC proposals (``bc_proposals``, after IBRL, Hu et al. 2023): a frozen copy of the BC actor
+  proposes an action beside the learning actor's, in the rollouts (online critic) and in the TD
+  targets (target critic), and the critic's min-Q picks the better of the two per state. A
+  still-poor critic/actor pair therefore cannot act or bootstrap worse than BC where the critic
+  rates BC higher. The entropy bonus in the targets stays the learning actor's own sample's
+  (IBRL uses TD3, without one). Evaluation and the exported model use the learning actor alone,
+  so what stock SB3 loads is what was evaluated.
 * BC anchor, optionally Q-filtered (Nair et al. 2018): the squared distance between the actor's deterministic
   action and the demo action, counted only on demo samples where the critic rates the demo
   action above the actor's (``bc_filter``). The anchor holds where the demonstrator is still
@@ -28,6 +35,9 @@ own buffer does with ``TimeLimit.truncated``.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -41,7 +51,7 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_mlp
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
-from stable_baselines3.sac.policies import SACPolicy
+from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
 from optiq.rl.optim import HookedOptimizer
@@ -168,6 +178,7 @@ class DemoSAC(SAC):
         critic_layer_norm: bool = False,
         warmup_action_noise: float = 0.0,
         actor_lr_warmup_steps: int = 0,
+        bc_proposals: bool = False,
         **kwargs: Any,
     ):
         if critic_layer_norm:
@@ -182,20 +193,78 @@ class DemoSAC(SAC):
         self.bc_decay = float(bc_decay)
         self.warmup_action_noise = float(warmup_action_noise)
         self.actor_lr_warmup_steps = int(actor_lr_warmup_steps)
+        self.bc_proposals = bool(bc_proposals)
+        self.bc_proposer: Actor | None = None
         self._bc_pass: list[float] = []
+        self._bc_chosen: list[float] = []
+        self._bc_acted: list[float] = []
         kwargs.setdefault("replay_buffer_class", DemoMixReplayBuffer)
         kwargs.setdefault("replay_buffer_kwargs", {"demo_fraction": demo_fraction})
         super().__init__(*args, **kwargs)
 
     def _setup_model(self) -> None:
         super()._setup_model()
+        if self.bc_proposals:  # frozen; freeze_bc_proposer() (or a checkpoint) fills in BC's weights
+            self.bc_proposer = copy.deepcopy(self.actor)
+            self.bc_proposer.optimizer = None  # type: ignore[assignment]
+            self.bc_proposer.requires_grad_(False)
         # Closed gates during the warm-up: SAC computes the actor and entropy losses, nothing steps.
         self.actor.optimizer = HookedOptimizer(self.actor.optimizer, self._before_actor_step)  # type: ignore[assignment]
         if self.ent_coef_optimizer is not None:
             self.ent_coef_optimizer = HookedOptimizer(self.ent_coef_optimizer, self.actor_is_learning)  # type: ignore[assignment]
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_bc_pass"]
+        return [*super()._excluded_save_params(), "_bc_pass", "_bc_chosen", "_bc_acted"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        if self.bc_proposer is not None:  # checkpoints only: the exported stock model has no proposer
+            state_dicts = [*state_dicts, "bc_proposer"]
+        return state_dicts, variables
+
+    def freeze_bc_proposer(self) -> None:
+        """Copy the actor's current weights (BC's, right after the weight transfer) into the proposer."""
+        if self.bc_proposer is not None:
+            self.bc_proposer.load_state_dict(self.actor.state_dict())
+
+    def choose_with_critic(
+        self, obs: th.Tensor, actor_actions: th.Tensor, critic: ContinuousCritic
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """Per state, the BC proposal or the actor's action, whichever ``critic``'s min-Q rates higher.
+
+        Returns the chosen actions and a boolean mask of the states where BC's was chosen.
+        """
+        assert self.bc_proposer is not None
+        with th.no_grad():
+            bc_actions = self.bc_proposer(obs, deterministic=True)
+            q_actor = th.min(th.cat(critic(obs, actor_actions), dim=1), dim=1).values
+            q_bc = th.min(th.cat(critic(obs, bc_actions), dim=1), dim=1).values
+            take_bc = q_bc > q_actor
+        return th.where(take_bc[:, None], bc_actions, actor_actions), take_bc
+
+    @contextmanager
+    def _bc_proposals_in_targets(self) -> Iterator[None]:
+        """During SAC's train(): the next action of every TD target is chosen between actor and BC.
+
+        SAC samples the target's next action with ``actor.action_log_prob`` under ``no_grad``
+        (the actor-loss call runs with gradients), so only that call is redirected.
+        """
+        actor = self.actor
+        sample = actor.action_log_prob
+
+        def action_log_prob(obs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+            actions, log_prob = sample(obs)
+            if th.is_grad_enabled():
+                return actions, log_prob
+            chosen, take_bc = self.choose_with_critic(obs, actions, self.critic_target)
+            self._bc_chosen.append(float(take_bc.float().mean()))
+            return chosen, log_prob
+
+        actor.action_log_prob = action_log_prob  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del actor.action_log_prob  # back to the class's method
 
     def actor_is_learning(self) -> bool:
         return self.num_timesteps > self.critic_warmup_steps
@@ -216,6 +285,13 @@ class DemoSAC(SAC):
             rng = np.random.default_rng([self.seed or 0, self.num_timesteps])
             noise = rng.normal(0.0, self.warmup_action_noise, size=buffer_action.shape)
             buffer_action = np.clip(buffer_action + noise, -1, 1).astype(buffer_action.dtype)
+            action = self.policy.unscale_action(buffer_action)
+        elif self.bc_proposer is not None and self.actor_is_learning():
+            obs = self.policy.obs_to_tensor(self._last_obs)[0]
+            actions = th.as_tensor(buffer_action, dtype=th.float32, device=self.device)
+            chosen, take_bc = self.choose_with_critic(obs, actions, self.critic)
+            self._bc_acted.append(float(take_bc.float().mean()))
+            buffer_action = chosen.cpu().numpy().astype(buffer_action.dtype)
             action = self.policy.unscale_action(buffer_action)
         return action, buffer_action
 
@@ -265,7 +341,17 @@ class DemoSAC(SAC):
         return scale * (per_sample * keep).mean()
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        super().train(gradient_steps, batch_size)
+        if self.bc_proposer is not None and self.actor_is_learning():
+            with self._bc_proposals_in_targets():
+                super().train(gradient_steps, batch_size)
+        else:
+            super().train(gradient_steps, batch_size)
+        if self._bc_chosen:
+            self.logger.record("demo_sac/bc_proposal_chosen", float(np.mean(self._bc_chosen)))
+            self._bc_chosen = []
+        if self._bc_acted:
+            self.logger.record("demo_sac/bc_proposal_acted", float(np.mean(self._bc_acted)))
+            self._bc_acted = []
         if self._bc_pass:
             self.logger.record("demo_sac/bc_filter_pass", float(np.mean(self._bc_pass)))
             self._bc_pass = []

@@ -84,6 +84,7 @@ DEMO_SAC_SETTINGS = (
     "critic_layer_norm",
     "warmup_action_noise",
     "actor_lr_warmup_steps",
+    "bc_proposals",
     "learning_starts",
     "ent_coef",
     "target_entropy",
@@ -250,6 +251,8 @@ def _start_model(
                 with th.no_grad():
                     model.policy.log_std -= model.hybrid.log_std_subtract  # less (or, if negative, more) noise
             model.apply_log_std_floor()
+        if isinstance(model, DemoSAC):
+            model.freeze_bc_proposer()
         _attach_demonstrations(model, demos_path, bc_model)
     return model
 
