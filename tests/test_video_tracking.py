@@ -216,3 +216,13 @@ def test_record_side_by_side_from_saved_policies(tmp_path):
     hold = round(END_HOLD_SECONDS * 25) if episode.outcome else 0
     assert n_frames == len(episode.states) + hold
     assert seconds == pytest.approx(n_frames / 25.0, abs=0.1)
+
+
+def test_captions_are_drawn_at_a_readable_size():
+    """Pillow's default size-10 font ran words together ("fellatstep509"); captions scale with the frame."""
+    from optiq.evaluation.video import _label
+
+    frame = _label(np.zeros((480, 480, 3), np.uint8), "fell at step 509")
+    ink_rows = int((frame.max(axis=2) > 128).any(axis=1).sum())
+    assert ink_rows >= 480 // 24 - 4  # glyphs about the font size tall (the old font: 10 rows)
+    assert frame[480 // 24 + 12 :].max() == 0  # the bar and text stay at the top

@@ -224,12 +224,15 @@ class FrameSource:
 
 
 def _label(frame: np.ndarray, text: str) -> np.ndarray:
-    from PIL import Image, ImageDraw
+    """``text`` on a black bar across the top. Pillow's default font at its own size 10 runs the
+    words together in these frames ("fellatstep509"), so the size follows the frame's height."""
+    from PIL import Image, ImageDraw, ImageFont
 
     image = Image.fromarray(frame)
+    size = max(14, image.height // 24)
     draw = ImageDraw.Draw(image)
-    draw.rectangle([0, 0, image.width, 22], fill=(0, 0, 0))
-    draw.text((6, 5), text, fill=(255, 255, 255))
+    draw.rectangle([0, 0, image.width, size + 10], fill=(0, 0, 0))
+    draw.text((6, 4), text, fill=(255, 255, 255), font=ImageFont.load_default(size=size))
     return np.asarray(image)
 
 
