@@ -31,7 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optiq.cli import check_writable, int_arg, make_parser, resolve, run_main, seed_arg
-from optiq.compare.report import DEFAULT_METHODS, METHODS, parse_methods
+from optiq.compare.methods import DEFAULT_METHODS, METHODS, parse_methods
 from optiq.pipeline import PipelineOptions, inits_for_methods, normalise_stage, run_pipeline
 from optiq.rl.imitation_methods import check_imitation_init
 from optiq.seeding import available_cores

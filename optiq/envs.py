@@ -204,3 +204,20 @@ def freeze_observation_statistics(venv: VecEnv) -> VecEnv:
     if isinstance(venv, VecNormalize) and not isinstance(venv.obs_rms, FrozenRunningMeanStd):
         venv.obs_rms = FrozenRunningMeanStd.freeze(venv.obs_rms)
     return venv
+
+
+def random_policy_return(env_id: str, n_episodes: int = 10, seed: int = 0) -> float:
+    """Mean return of uniformly random actions: the 0 of normalised scores."""
+    env = make_env(env_id)
+    env.action_space.seed(seed)
+    returns = []
+    for episode in range(n_episodes):
+        env.reset(seed=seed + episode)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return float(np.mean(returns))

@@ -47,8 +47,8 @@ from rich.table import Table
 from optiq.atomic_io import read_json
 from optiq.bc.pipeline import bc_epochs, bc_fingerprint, select_fingerprint
 from optiq.bc.train import CHECKPOINTS_JSON, read_metrics
+from optiq.compare.methods import METHOD_INITS
 from optiq.compare.pipeline import compare_fingerprint, compare_stage
-from optiq.compare.report import METHOD_INITS
 from optiq.config import REPO_ROOT
 from optiq.demos.pipeline import collect_stage, demos_fingerprint
 from optiq.demos.storage import DEMOS_FILE, load_demos

@@ -14,8 +14,8 @@ bc_naive (BC -> stock RL), airl, gail, dagger (04_finetune_rl.py --init airl|gai
 from __future__ import annotations
 
 from optiq.cli import make_parser, resolve, run_main, seed_arg
+from optiq.compare.methods import DEFAULT_METHODS, METHODS, parse_methods
 from optiq.compare.pipeline import compare_stage
-from optiq.compare.report import DEFAULT_METHODS, METHODS, parse_methods
 
 
 def main() -> None:

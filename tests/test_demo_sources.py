@@ -146,7 +146,7 @@ def test_collect_script_exports_minari_and_rejects_mixed_flags(tmp_path, minari_
 
 
 def test_reports_name_the_demonstrator_and_minari_refuses_pixels(tmp_path):
-    from optiq.compare.report import demonstrator
+    from optiq.compare.verdict import demonstrator
     from optiq.demos.pipeline import collect_stage
     from optiq.paths import RunPaths
 

@@ -2,15 +2,17 @@
 
 import pytest
 
-from optiq.compare.report import _row, make_verdict, render_report_html, render_table
+from optiq.compare.render import render_report_html, render_table
+from optiq.compare.results import method_row
 from optiq.compare.statistics import SpeedupEstimate, iqm_and_mean, probability_of_improvement, speedup_ci
+from optiq.compare.verdict import make_verdict
 
 EXPERT = 1000.0
 CONFIG = {"env_id": "Hopper-v5"}
 
 
 def row(name, finals):
-    return _row(name, len(finals), list(finals), iqm_and_mean(finals, reps=300), 0.0, EXPERT)
+    return method_row(name, len(finals), list(finals), iqm_and_mean(finals, reps=300), 0.0, EXPERT)
 
 
 def linear_curve(slope, budget=1000, step=100):

@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from optiq.cli import check_writable
-from optiq.compare.report import DEFAULT_METHODS, compare, compare_inputs
+from optiq.compare.methods import DEFAULT_METHODS
+from optiq.compare.report import compare
+from optiq.compare.results import compare_inputs
 from optiq.paths import RunPaths
 from optiq.records import file_identity, make_fingerprint, pick_settings, remove_fingerprint, write_fingerprint
 

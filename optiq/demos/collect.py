@@ -22,7 +22,7 @@ from optiq.atomic_io import write_json, write_text
 from optiq.demos.expert import expert_files, expert_info
 from optiq.demos.scripted import ScriptedPolicy, make_controller
 from optiq.demos.storage import DEMOS_FILE, save_demos
-from optiq.envs import make_env, make_task_vec, make_vec, pixel_mode
+from optiq.envs import make_env, make_task_vec, make_vec, pixel_mode, random_policy_return
 from optiq.policies import TrueStatePolicy, raw_obs_policy
 from optiq.records import RunRecord
 from optiq.seeding import seed_everything
@@ -107,8 +107,6 @@ def collect_scripted_demos(
     seed: int,
 ) -> dict[str, Any]:
     """Record episodes of the scripted ``controller`` (``module:function``) into ``out_dir``."""
-    from optiq.compare.report import random_policy_return
-
     record = RunRecord("01_collect_demos", Path(out_dir), config, seed, source="scripted", controller=controller)
     seed_everything(seed)
     env = make_env(config["env_id"])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,6 @@ class BootstrapArtifacts:
     f_src: int  # pooled output features
     source: str  # "torchscript" or "state_dict"
     path: Path
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def _probe(encoder: PooledEncoder, in_dim: int, device: th.device) -> int:

@@ -1,0 +1,184 @@
+"""What stage 06 reads from earlier stages (runs, BC evaluations, demo metadata) and one row per method."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optiq.atomic_io import read_json, write_text
+from optiq.compare.methods import (
+    DEFAULT_METHODS,
+    METHOD_INITS,
+)
+from optiq.compare.metrics import return_at
+from optiq.compare.statistics import (
+    Estimate,
+    aggregate_name,
+    iqm_and_mean,
+    normalized,
+)
+from optiq.errors import OptiqError
+from optiq.evaluation.pipeline import BC_LABEL, bc_label, parse_bc_label
+from optiq.paths import RunPaths, parse_finetune_run_name, seed_folders
+from optiq.rl.training import read_eval_csv
+
+THRESHOLD_FRACTION = 0.9
+
+
+BUDGET_FRACTIONS = (0.25, 0.5, 1.0)
+
+
+@dataclass
+class MethodRuns:
+    """All seeds of one fine-tuning method."""
+
+    name: str
+    curves: dict[int, list[dict[str, float]]] = field(default_factory=dict)
+    final_returns: dict[int, float] = field(default_factory=dict)
+    unlearning: dict[int, dict[str, Any]] = field(default_factory=dict)
+    run_names: dict[int, str] = field(default_factory=dict)
+
+
+def gather_runs(
+    paths: RunPaths, algo: str, names: Sequence[str] = ("bc_rl", "scratch"), seeds: Sequence[int] | None = None
+) -> dict[str, MethodRuns]:
+    """Read every ``04_finetune/<algo>_<init>_seed<N>`` run of the methods ``names`` (and its stage-05 evaluation);
+    with ``seeds``, only those seeds."""
+    methods = {name: MethodRuns(name) for name in names if name in METHOD_INITS}
+    by_init = {METHOD_INITS[name]: name for name in methods}
+    if not paths.finetune_root.is_dir():
+        return methods
+    for run_dir in sorted(paths.finetune_root.iterdir()):
+        parsed = parse_finetune_run_name(run_dir.name)
+        if parsed is None or parsed[0] != algo or parsed[1] not in by_init:
+            continue
+        if not (run_dir / "summary.json").is_file():
+            continue
+        _, init, seed = parsed
+        if seeds is not None and seed not in seeds:
+            continue
+        method = methods[by_init[init]]
+        summary = read_json(run_dir / "summary.json")
+        method.curves[seed] = read_eval_csv(run_dir / "eval.csv")
+        final_eval = paths.evaluation / run_dir.name / "eval.json"
+        method.final_returns[seed] = (
+            read_json(final_eval)["return_mean"] if final_eval.is_file() else summary["final_return"]
+        )
+        method.unlearning[seed] = summary["unlearning"]
+        method.run_names[seed] = run_dir.name
+    return methods
+
+
+def gather_bc(paths: RunPaths, seeds: Sequence[int] | None = None) -> dict[int | None, dict[str, Any]]:
+    """The stage-05 evaluation of each BC seed (``bc_only_seed<N>/eval.json``; with ``seeds``, only those), or
+    ``{None: ...}`` for the single BC (``bc_only``) of a run without per-seed BCs."""
+    found: dict[int | None, dict[str, Any]] = {}
+    if paths.evaluation.is_dir():
+        for folder in paths.evaluation.iterdir():
+            is_bc, seed = parse_bc_label(folder.name)
+            if is_bc and seed is not None and (seeds is None or seed in seeds) and (folder / "eval.json").is_file():
+                found[seed] = read_json(folder / "eval.json")
+    single = paths.evaluation / BC_LABEL / "eval.json"
+    if not found and not seed_folders(paths.select) and single.is_file():
+        found[None] = read_json(single)
+    return dict(sorted(found.items(), key=lambda item: -1 if item[0] is None else item[0]))
+
+
+def demos_metadata(paths: RunPaths, seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """``metadata.json`` of the shared demos, or of each seed's own demos (``01_demos/seed<N>/``)."""
+    own = [s for s in seed_folders(paths.demos) if (paths.demos_dir(s) / "metadata.json").is_file()]
+    if own:
+        chosen = [s for s in own if seeds is None or s in seeds] or own
+        return [read_json(paths.demos_dir(s) / "metadata.json") for s in chosen]
+    meta_path = paths.demos / "metadata.json"
+    if not meta_path.is_file():
+        raise OptiqError(f"no {meta_path} (run scripts/01_collect_demos.py first)")
+    return [read_json(meta_path)]
+
+
+def compare_inputs(
+    paths: RunPaths, algo: str, methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None
+) -> list[Path]:
+    """Every file :func:`compare` reads, for the stage's fingerprint."""
+    requested = tuple(methods) if methods is not None else DEFAULT_METHODS
+    files: list[Path] = []
+    own = seed_folders(paths.demos)
+    files += [paths.demos_dir(s) / "metadata.json" for s in own] or [paths.demos / "metadata.json"]
+    if "bc" in requested:
+        for seed in gather_bc(paths, seeds):
+            files.append(paths.evaluation / bc_label(seed) / "eval.json")
+            files.append(paths.bc_dir(seed) / "metrics.csv")
+    for runs in gather_runs(paths, algo, [name for name in requested if name != "bc"], seeds).values():
+        for name in runs.run_names.values():
+            run_dir = paths.finetune_root / name
+            files += [run_dir / "eval.csv", run_dir / "summary.json", paths.evaluation / name / "eval.json"]
+    return files
+
+
+def bc_seeds_on_disk(paths: RunPaths, seeds: Sequence[int] | None) -> list[int | None]:
+    """BC seeds with metrics (for the BC training figure where BC only is not compared)."""
+    found = [s for s in seed_folders(paths.bc) if (seeds is None or s in seeds)]
+    return found or [None]
+
+
+def return_at_budget(curve: list[dict[str, float]], timesteps: float, hold_final: bool) -> float | None:
+    """Return at ``timesteps``; a method with a smaller budget by design keeps its final policy past its end."""
+    if hold_final and curve and timesteps > curve[-1]["timesteps"]:
+        return curve[-1]["return_mean"]
+    return return_at(curve, timesteps)
+
+
+def method_row(
+    name: str, n: int, finals: list[float], stats: dict[str, Estimate], random_return: float, expert_return: float
+) -> dict[str, Any]:
+    """One method's row. ``final_return``/``normalized`` (with ``_ci_low``/``_ci_high``/``_interval``) are
+    what the table and the verdict quote: the IQM, or the mean for n <= 3 (``aggregate`` says which).
+    The ``*_iqm`` and ``*_mean`` keys stay for readers of older results."""
+    norm = normalized(finals, random_return, expert_return)
+    norm_stats = iqm_and_mean(norm)
+    aggregate = aggregate_name(n)
+    reported, norm_reported = stats[aggregate], norm_stats[aggregate]
+    return {
+        "method": name,
+        "n": n,
+        "aggregate": aggregate,
+        "final_return": reported.value,
+        "final_return_ci_low": reported.low,
+        "final_return_ci_high": reported.high,
+        "final_return_interval": reported.interval,
+        "normalized": norm_reported.value,
+        "normalized_ci_low": norm_reported.low,
+        "normalized_ci_high": norm_reported.high,
+        "normalized_interval": norm_reported.interval,
+        "final_return_mean": stats["mean"].value,
+        "final_return_mean_ci_low": stats["mean"].low,
+        "final_return_mean_ci_high": stats["mean"].high,
+        "final_return_iqm": stats["iqm"].value,
+        "final_return_iqm_ci_low": stats["iqm"].low,
+        "final_return_iqm_ci_high": stats["iqm"].high,
+        "final_return_std": float(np.std(finals)),
+        "normalized_iqm": norm_stats["iqm"].value,
+        "normalized_iqm_ci_low": norm_stats["iqm"].low,
+        "normalized_iqm_ci_high": norm_stats["iqm"].high,
+    }
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    fields: list[str] = []
+    for row in rows:
+        fields += [key for key in row if key not in fields]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
+def estimate_json(e: Estimate | None) -> dict[str, Any]:
+    return e.to_json() if e is not None else {"value": None, "ci_low": None, "ci_high": None, "interval": None}
