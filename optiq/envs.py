@@ -20,6 +20,7 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from optiq.errors import OptiqError
+from optiq.rendering import ensure_render_backend
 
 
 def check_env_id(env_id: str) -> None:
@@ -94,8 +95,6 @@ def wrap_pixels(env: gym.Env, obs: dict[str, Any]) -> gym.Env:
 
 
 def _require_render_backend() -> None:
-    from optiq.evaluation.video import ensure_render_backend
-
     if ensure_render_backend() is None:
         raise OptiqError(
             "pixel observations need headless OpenGL: no MUJOCO_GL backend works (install libegl1 or libosmesa6)"

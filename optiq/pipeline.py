@@ -60,12 +60,12 @@ from optiq.evaluation.pipeline import (
     policies_to_evaluate,
     record_side_by_side_video,
 )
-from optiq.evaluation.video import ensure_render_backend
 from optiq.paths import RunPaths, finetune_run_name, seed_folders, shipped_expert
 from optiq.policies import PolicyFiles
 from optiq.records import git_state, now_iso, read_fingerprint, stale_reason
-from optiq.rl.finetune import IMITATION_INITS
+from optiq.rendering import ensure_render_backend
 from optiq.rl.imitation_methods import required_timesteps
+from optiq.rl.inits import IMITATION_INITS
 from optiq.rl.pipeline import bc_start, finetune_fingerprint, has_run_outputs, uses_demos
 from optiq.rl.training import read_eval_csv
 from optiq.run_log import append_pipeline_run

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ctypes.util
 import os
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -176,3 +178,40 @@ class RobotCamera:
 
     def close(self) -> None:
         self._renderer.close()
+
+
+_PROBE = (
+    "import gymnasium as gym; e = gym.make('InvertedPendulum-v5', render_mode='rgb_array', width=32, height=32);"
+    "e.reset(seed=0); assert e.render().shape == (32, 32, 3)"
+)
+
+
+def _probe_backend(backend: str) -> bool:
+    env = {**os.environ, "MUJOCO_GL": backend, "PYOPENGL_PLATFORM": backend}
+    try:
+        result = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def ensure_render_backend() -> str | None:
+    """Pick a working headless backend (egl, then osmesa) and set MUJOCO_GL; None if none works.
+
+    The answer is cached in ``OPTIQ_GL_OK`` so child processes do not probe again.
+    """
+    if "OPTIQ_GL_OK" in os.environ:
+        return os.environ["OPTIQ_GL_OK"] or None
+    mujoco_loaded = "mujoco" in sys.modules
+    candidates = [os.environ["MUJOCO_GL"]] if mujoco_loaded and "MUJOCO_GL" in os.environ else []
+    if not mujoco_loaded:
+        user_choice = os.environ.get("MUJOCO_GL")
+        candidates = ([user_choice] if user_choice else []) + [b for b in ("egl", "osmesa") if b != user_choice]
+    for backend in candidates:
+        if _probe_backend(backend):
+            os.environ["MUJOCO_GL"] = backend
+            os.environ["PYOPENGL_PLATFORM"] = backend
+            os.environ["OPTIQ_GL_OK"] = backend
+            return backend
+    os.environ["OPTIQ_GL_OK"] = ""
+    return None

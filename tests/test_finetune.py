@@ -1,7 +1,7 @@
 """Stage 04: periodic evaluation, checkpoints, resume, unlearning report."""
 
-from optiq.rl.finetune import finetune, unlearning_report
-from optiq.rl.training import latest_checkpoint, read_eval_csv
+from optiq.rl.finetune import finetune
+from optiq.rl.training import latest_checkpoint, read_eval_csv, unlearning_report
 
 
 def test_unlearning_report():

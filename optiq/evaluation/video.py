@@ -26,9 +26,6 @@ what it sees: its camera frame, scaled up.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -43,46 +40,10 @@ from optiq.atomic_io import atomic_path
 from optiq.envs import make_env, make_pixel_env
 from optiq.extras import missing_extra_message
 from optiq.policies import PolicyFiles, load_model
-from optiq.rendering import RobotCamera
+from optiq.rendering import RobotCamera, ensure_render_backend
 
 MIN_VIDEO_SECONDS = 10.0  # a clip is at least this long in real time, unless the episode is shorter
 END_HOLD_SECONDS = 1.0  # an episode that ended holds its last frame this long
-
-_PROBE = (
-    "import gymnasium as gym; e = gym.make('InvertedPendulum-v5', render_mode='rgb_array', width=32, height=32);"
-    "e.reset(seed=0); assert e.render().shape == (32, 32, 3)"
-)
-
-
-def _probe_backend(backend: str) -> bool:
-    env = {**os.environ, "MUJOCO_GL": backend, "PYOPENGL_PLATFORM": backend}
-    try:
-        result = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
-
-
-def ensure_render_backend() -> str | None:
-    """Pick a working headless backend (egl, then osmesa) and set MUJOCO_GL; None if none works.
-
-    The answer is cached in ``OPTIQ_GL_OK`` so child processes do not probe again.
-    """
-    if "OPTIQ_GL_OK" in os.environ:
-        return os.environ["OPTIQ_GL_OK"] or None
-    mujoco_loaded = "mujoco" in sys.modules
-    candidates = [os.environ["MUJOCO_GL"]] if mujoco_loaded and "MUJOCO_GL" in os.environ else []
-    if not mujoco_loaded:
-        user_choice = os.environ.get("MUJOCO_GL")
-        candidates = ([user_choice] if user_choice else []) + [b for b in ("egl", "osmesa") if b != user_choice]
-    for backend in candidates:
-        if _probe_backend(backend):
-            os.environ["MUJOCO_GL"] = backend
-            os.environ["PYOPENGL_PLATFORM"] = backend
-            os.environ["OPTIQ_GL_OK"] = backend
-            return backend
-    os.environ["OPTIQ_GL_OK"] = ""
-    return None
 
 
 def _is_pixels(obs_config: dict[str, Any] | None) -> bool:

@@ -30,6 +30,8 @@ from optiq.rl.bootstrap import AdapterObsWrapper, load_bundle, save_bundle, writ
 from optiq.rl.demo_sac import DemoSAC
 from optiq.rl.export import save_stock_model, save_vecnormalize
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
+from optiq.rl.imitation_methods import check_imitation_init, run_imitation
+from optiq.rl.inits import IMITATION_INITS, INITS
 from optiq.rl.sb3 import bootstrap_model
 from optiq.rl.training import (
     Checkpoint,
@@ -38,16 +40,12 @@ from optiq.rl.training import (
     latest_checkpoint,
     learn,
     resume_model,
+    unlearning_report,
 )
 from optiq.rl.transfer import copy_bc_weights
 from optiq.seeding import seed_everything
 
 console = Console()
-# bc: BC weights + the BC-preserving extensions configured in finetune.<algo>.bc_rl;
-# bc_naive: BC weights + stock PPO/SAC (the baseline that tends to forget); scratch: random init.
-# airl, gail, dagger: imitation-library baselines trained from the demos (optiq.rl.imitation_methods).
-IMITATION_INITS = ("airl", "gail", "dagger")
-INITS = ("bc", "bc_naive", "scratch", "pretrained", *IMITATION_INITS)
 
 
 @dataclass
@@ -155,28 +153,6 @@ class BestPolicy:
         return {**files.to_json(), **self.best}
 
 
-EARLY_FRACTION = 0.2
-
-
-def unlearning_report(rows: list[dict[str, float]], total_timesteps: int) -> dict[str, Any]:
-    """Return at step 0, the worst eval return in the first 20 % of the budget, and their ratio.
-
-    A ratio near 1 means fine-tuning kept what BC learned; near 0 means it collapsed first.
-    """
-    if not rows:
-        return {"return_at_start": None, "min_return_early": None, "unlearning_ratio": None}
-    start = next((r["return_mean"] for r in rows if r["timesteps"] == 0), rows[0]["return_mean"])
-    early = [r["return_mean"] for r in rows if 0 < r["timesteps"] <= EARLY_FRACTION * total_timesteps]
-    min_early = min(early) if early else start
-    ratio = min_early / start if start and start > 0 else None
-    return {
-        "return_at_start": start,
-        "min_return_early": min_early,
-        "early_window_timesteps": int(EARLY_FRACTION * total_timesteps),
-        "unlearning_ratio": ratio,
-    }
-
-
 def read_best_bc(select_dir: Path) -> PolicyFiles:
     best_path = select_dir / "best.json"
     if not best_path.is_file():
@@ -281,8 +257,6 @@ def finetune(
         raise OptiqError(f"unknown --init '{init}'; choose one of: {', '.join(INITS)}")
     run_dir = Path(run_dir)
     if init in IMITATION_INITS:
-        from optiq.rl.imitation_methods import check_imitation_init, run_imitation
-
         check_imitation_init(
             algo,
             init,

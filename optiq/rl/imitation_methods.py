@@ -28,8 +28,8 @@ from optiq.envs import pixel_mode
 from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles
 from optiq.records import RunRecord
-from optiq.rl.finetune import IMITATION_INITS, unlearning_report
-from optiq.rl.training import EvalLog, PeriodicEvaluation
+from optiq.rl.inits import IMITATION_INITS
+from optiq.rl.training import EvalLog, PeriodicEvaluation, unlearning_report
 
 # What a fresh start deletes: everything an earlier, unfinished run of this folder may have left.
 RUN_OUTPUTS = [

@@ -29,8 +29,9 @@ from optiq.records import (
     stale_reason,
     write_fingerprint,
 )
-from optiq.rl.finetune import IMITATION_INITS, BootstrapOptions, finetune, read_best_bc
+from optiq.rl.finetune import BootstrapOptions, finetune, read_best_bc
 from optiq.rl.imitation_methods import check_imitation_init
+from optiq.rl.inits import IMITATION_INITS
 from optiq.tracking import log_metrics, tracking
 
 console = Console()

@@ -269,3 +269,25 @@ def learn(
             signum = stop_requested()
         if signum is not None:
             raise Interrupted(f"stopped by signal {signum} at {model.num_timesteps} steps; checkpoint saved")
+
+
+EARLY_FRACTION = 0.2
+
+
+def unlearning_report(rows: list[dict[str, float]], total_timesteps: int) -> dict[str, Any]:
+    """Return at step 0, the worst eval return in the first 20 % of the budget, and their ratio.
+
+    A ratio near 1 means fine-tuning kept what BC learned; near 0 means it collapsed first.
+    """
+    if not rows:
+        return {"return_at_start": None, "min_return_early": None, "unlearning_ratio": None}
+    start = next((r["return_mean"] for r in rows if r["timesteps"] == 0), rows[0]["return_mean"])
+    early = [r["return_mean"] for r in rows if 0 < r["timesteps"] <= EARLY_FRACTION * total_timesteps]
+    min_early = min(early) if early else start
+    ratio = min_early / start if start and start > 0 else None
+    return {
+        "return_at_start": start,
+        "min_return_early": min_early,
+        "early_window_timesteps": int(EARLY_FRACTION * total_timesteps),
+        "unlearning_ratio": ratio,
+    }
