@@ -9,7 +9,7 @@ import pytest
 from optiq.atomic_io import read_json, write_json
 from optiq.errors import OptiqError
 from optiq.paths import RunPaths
-from tests.conftest import synthetic_trajectories
+from tests.helpers import synthetic_trajectories
 
 
 def _best(paths, folder, model="m.zip"):

@@ -14,7 +14,7 @@ from optiq.rl.transfer import copy_bc_weights
 
 @pytest.fixture
 def hopper_demos(tmp_path):
-    from tests.conftest import synthetic_trajectories
+    from tests.helpers import synthetic_trajectories
 
     demos_dir = tmp_path / "01_demos"
     save_demos(demos_dir / "demos.npz", synthetic_trajectories(n=5, length=40))

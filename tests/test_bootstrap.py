@@ -134,18 +134,13 @@ def test_error_paths(tiny_config, tmp_path):
 
 
 def test_optiq_train_rl_cli_feature_mode_with_bundle_and_video(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
+    from tests.helpers import run_python
 
     _, path = _checkpoint(tmp_path, "transformer", OBS_DIM, 16, {"d_model": 16, "n_heads": 2, "n_layers": 1})
     out = tmp_path / "outputs"
     bundle = tmp_path / "policy_bundle.pt"
     net = 'finetune.ppo.policy_kwargs.net_arch={"pi": [32], "vf": [32]}'
     command = [
-        sys.executable,
         "-m",
         "optiq",
         "train",
@@ -187,8 +182,7 @@ def test_optiq_train_rl_cli_feature_mode_with_bundle_and_video(tmp_path):
         "--set",
         net,
     ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "200"}
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    result = run_python(*command, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     run_dir = out / "Hopper-v5" / "quick" / "04_finetune" / "ppo_pretrained_seed0"
     report = json.loads((run_dir / "bootstrap_report.json").read_text())
@@ -206,9 +200,8 @@ def test_optiq_train_rl_cli_feature_mode_with_bundle_and_video(tmp_path):
     # dims that don't fit: one clear line, exit code 2
     seven = tmp_path / "seven.ts"
     th.jit.save(th.jit.script(build_encoder("mlp", 7, 4, {"hidden_dims": [8]})), str(seven))
-    bad = subprocess.run(
-        [
-            sys.executable,
+    bad = run_python(
+        *[
             "-m",
             "optiq",
             "train",
@@ -220,10 +213,6 @@ def test_optiq_train_rl_cli_feature_mode_with_bundle_and_video(tmp_path):
             "--run-name",
             "bad",
         ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
         timeout=300,
     )
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0

@@ -1,28 +1,9 @@
 """Bad input: one clear line on stderr, exit code 2, nothing on disk changed."""
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 from optiq.demos.storage import save_demos
-from tests.conftest import REPO, synthetic_trajectories
-
-
-def run_script(script: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, str(REPO / script), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+from tests.helpers import REPO, assert_one_line_error, run_script, synthetic_trajectories
 
 
 def test_unknown_env(tmp_path):

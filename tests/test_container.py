@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 BIN = Path(sys.executable).parent
 DOCKERFILE = (REPO / "Dockerfile").read_text()

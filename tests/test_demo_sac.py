@@ -6,7 +6,7 @@ import torch as th
 
 from optiq.envs import make_vec
 from optiq.rl.demo_sac import DemoMixReplayBuffer, DemoSAC
-from tests.conftest import synthetic_trajectories
+from tests.helpers import synthetic_trajectories
 
 KWARGS = dict(learning_starts=0, batch_size=64, seed=0, device="cpu", policy_kwargs={"net_arch": [32, 32]})
 

@@ -16,7 +16,7 @@ from optiq.demos.scripted import ScriptedPolicy, load_controller_factory, make_c
 from optiq.demos.storage import load_demos
 from optiq.envs import make_env
 from optiq.errors import OptiqError
-from tests.conftest import REPO, synthetic_trajectories
+from tests.helpers import REPO, synthetic_trajectories
 
 
 @pytest.fixture

@@ -101,7 +101,7 @@ def test_bc_init_variants_and_hybrid_resume(tiny_config, tmp_path):
     from optiq.bc.train import list_bc_checkpoints, train_bc
     from optiq.demos.storage import save_demos
     from optiq.policies import PolicyFiles, load_model
-    from tests.conftest import synthetic_trajectories
+    from tests.helpers import synthetic_trajectories
 
     save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
     train_bc(tiny_config, tmp_path / "demos", tmp_path / "bc", seed=0, algo="ppo", device="cpu", progress_bar=False)
@@ -134,7 +134,7 @@ def test_bc_start_keeps_bc_observation_statistics(tiny_config, tmp_path):
     from optiq.bc.train import list_bc_checkpoints, train_bc
     from optiq.demos.storage import save_demos
     from optiq.policies import PolicyFiles
-    from tests.conftest import synthetic_trajectories
+    from tests.helpers import synthetic_trajectories
 
     save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
     train_bc(tiny_config, tmp_path / "demos", tmp_path / "bc", seed=0, algo="ppo", device="cpu", progress_bar=False)
@@ -152,7 +152,7 @@ def test_sac_from_bc_uses_demo_sac(tiny_config, tmp_path):
     from optiq.bc.train import list_bc_checkpoints, train_bc
     from optiq.demos.storage import save_demos
     from optiq.policies import PolicyFiles, load_model
-    from tests.conftest import synthetic_trajectories
+    from tests.helpers import synthetic_trajectories
 
     save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
     train_bc(tiny_config, tmp_path / "demos", tmp_path / "bc", seed=0, algo="sac", device="cpu", progress_bar=False)
@@ -169,7 +169,7 @@ def test_bc_steps_warm_up_before_rl(tiny_config, tmp_path):
     import numpy as np
 
     from optiq.demos.storage import save_demos
-    from tests.conftest import synthetic_trajectories
+    from tests.helpers import synthetic_trajectories
 
     demos = save_demos(tmp_path / "demos.npz", synthetic_trajectories(n=4, length=80))
     summary = finetune(

@@ -54,7 +54,7 @@ def test_mean_curve_uses_the_steps_every_seed_has():
 def _bench():
     import importlib.util
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     spec = importlib.util.spec_from_file_location("sample_efficiency", REPO / "bench" / "sample_efficiency.py")
     module = importlib.util.module_from_spec(spec)

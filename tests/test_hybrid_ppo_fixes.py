@@ -8,7 +8,7 @@ from imitation.data import types
 
 from optiq.envs import make_vec
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
-from tests.conftest import synthetic_trajectories
+from tests.helpers import synthetic_trajectories
 
 KWARGS = dict(n_steps=128, batch_size=64, n_epochs=2, seed=3, device="cpu", policy_kwargs={"net_arch": [32, 32]})
 

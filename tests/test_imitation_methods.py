@@ -23,9 +23,15 @@ from optiq.policies import PolicyFiles, raw_obs_policy
 from optiq.rl.finetune import finetune
 from optiq.rl.imitation_methods import adversarial_settings, dagger_settings
 from optiq.rl.training import read_eval_csv
-from tests.conftest import REPO, TINY, synthetic_trajectories
-from tests.test_cli_errors import assert_one_line_error, run_script
-from tests.test_pipeline_smoke import _overrides, run
+from tests.helpers import (
+    REPO,
+    TINY,
+    assert_one_line_error,
+    run_python,
+    run_script,
+    synthetic_trajectories,
+    tiny_set_args,
+)
 
 SHIPPED_EXPERT = REPO / "experts" / "Hopper-v5"
 # A small discriminator batch: two shipped-expert episodes hold ~2,000 transitions.
@@ -48,12 +54,12 @@ def pipeline_with_airl(tmp_path_factory) -> tuple[Path, str]:
         "--no-progress",
         "--methods",
         "bc,bc_rl,scratch,airl",
-        *_overrides(),
+        *tiny_set_args(),
         *[arg for key, value in IMITATION.items() for arg in ("--set", f"{key}={value}")],
     ]
-    first = run(*args)
+    first = run_python(*args)
     assert first.returncode == 0, first.stdout + first.stderr
-    second = run(*args)
+    second = run_python(*args)
     assert second.returncode == 0, second.stderr
     return outputs / "Hopper-v5" / "quick", second.stdout
 

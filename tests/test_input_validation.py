@@ -18,8 +18,7 @@ import yaml
 
 from optiq.config import DEFAULT_HPARAMS, bc_rl_keys, load_env_config
 from optiq.errors import OptiqError
-from tests.conftest import REPO, synthetic_trajectories
-from tests.test_cli_errors import assert_one_line_error, run_script
+from tests.helpers import REPO, assert_one_line_error, run_script, synthetic_trajectories
 
 SMALL_NET = ["--set", 'finetune.ppo.policy_kwargs.net_arch={"pi": [16], "vf": [16]}']
 

@@ -2,7 +2,6 @@
 a changed setting that reruns exactly what depends on it, and a corrupt demos file refused
 before anything trains."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -11,24 +10,11 @@ import sys
 import pytest
 
 from optiq.atomic_io import read_json
-from tests.conftest import REPO, TINY
-
-
-def _overrides() -> list[str]:
-    args = []
-    for key, value in TINY.items():
-        text = str(value).replace("'", '"') if isinstance(value, dict) else str(value)
-        args += ["--set", f"{key}={text}"]
-    return args
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+from tests.helpers import REPO, run_python, tiny_set_args
 
 
 def _run_all(outputs, expert, *extra: str) -> subprocess.CompletedProcess:
-    return run(
+    return run_python(
         "run_all.py",
         "--outputs",
         str(outputs),
@@ -38,7 +24,7 @@ def _run_all(outputs, expert, *extra: str) -> subprocess.CompletedProcess:
         "0",
         "1",
         "--no-progress",
-        *_overrides(),
+        *tiny_set_args(),
         *extra,
     )
 
@@ -49,7 +35,7 @@ def two_seeds(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("smoke")
     outputs = tmp_path / "outputs"
     expert = tmp_path / "expert"
-    trained = run(
+    trained = run_python(
         "scripts/01_collect_demos.py",
         "--outputs",
         str(outputs),
@@ -60,7 +46,7 @@ def two_seeds(tmp_path_factory):
         str(expert),
         "--skip-demos",
         "--no-progress",
-        *_overrides(),
+        *tiny_set_args(),
     )
     assert trained.returncode == 0, trained.stderr
     assert read_json(expert / "expert.json")["total_timesteps"] >= 512

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +17,7 @@ from optiq.demos.collect import rollout_episodes
 from optiq.demos.storage import load_demos, save_demos
 from optiq.envs import make_task_vec
 from optiq.errors import OptiqError
-from tests.conftest import REPO, TINY
+from tests.helpers import REPO, TINY, run_python
 
 ENV = "InvertedPendulum-v5"
 
@@ -129,21 +126,16 @@ def _overrides() -> list[str]:
     return args + [f"--set={key}={value}" for key, value in tiny_pixels.items()]
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
-
-
 def test_pixel_pipeline_end_to_end(tmp_path):
     """State expert (trained by a pixel command) -> pixel demos -> CNN BC -> BC->RL, scratch -> eval -> compare."""
     outputs, expert = tmp_path / "outputs", tmp_path / "expert"
     common = ["--env", ENV, "--obs", "pixels", "--outputs", str(outputs), "--no-progress", *_overrides()]
     train = ["--train-expert", "--expert-timesteps", "256", "--expert-out", str(expert), "--skip-demos"]
-    trained = _run("scripts/01_collect_demos.py", *common, *train)
+    trained = run_python("scripts/01_collect_demos.py", *common, *train)
     assert trained.returncode == 0, trained.stdout + trained.stderr
     assert read_json(expert / "run.json")["config"]["obs"]["mode"] == "state"  # experts learn from states
 
-    result = _run("run_all.py", *common, "--expert", str(expert), "--seeds", "0")
+    result = run_python("run_all.py", *common, "--expert", str(expert), "--seeds", "0")
     assert result.returncode == 0, result.stdout + result.stderr
     root = outputs / ENV / "quick-pixels"
     assert sorted(p.name for p in (outputs / ENV).iterdir()) == ["quick-pixels"]  # no state outputs mixed in
@@ -172,7 +164,7 @@ def test_pixel_demos_do_not_feed_a_state_run(tmp_path):
     frames = np.zeros((3, 4, 64, 64), dtype=np.uint8)
     episode = types.TrajectoryWithRew(frames, np.zeros((2, 1), np.float32), None, True, np.ones(2, np.float32))
     save_demos(demos / "demos.npz", [episode])
-    result = _run("scripts/02_train_bc.py", "--env", ENV, "--outputs", str(tmp_path), "--no-progress")
+    result = run_python("scripts/02_train_bc.py", "--env", ENV, "--outputs", str(tmp_path), "--no-progress")
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().startswith("error: ") and "same --obs" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -11,7 +11,7 @@ from optiq.bc.train import list_bc_checkpoints, train_bc
 from optiq.demos.storage import load_demos, save_demos
 from optiq.policies import PolicyFiles
 from optiq.rl.finetune import finetune
-from tests.conftest import REPO, synthetic_trajectories
+from tests.helpers import REPO, synthetic_trajectories
 
 BLOCK_OPTIQ = 'import sys\nsys.modules["optiq"] = None  # any use of optiq now raises\n'
 

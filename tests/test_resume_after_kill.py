@@ -12,7 +12,7 @@ from optiq.atomic_io import read_json
 from optiq.bc.train import read_metrics
 from optiq.demos.storage import save_demos
 from optiq.rl.training import read_eval_csv
-from tests.conftest import REPO, synthetic_trajectories
+from tests.helpers import REPO, synthetic_trajectories
 
 SMALL_NET = ["--set", 'finetune.ppo.policy_kwargs.net_arch={"pi": [32, 32], "vf": [32, 32]}']
 

@@ -7,7 +7,7 @@ import pytest
 from optiq.errors import OptiqError
 from optiq.paths import RunPaths
 from optiq.records import STAGE_CODE_VERSIONS, fingerprint_changes, read_fingerprint, stale_reason
-from tests.conftest import synthetic_trajectories
+from tests.helpers import synthetic_trajectories
 
 
 def _changed(config, dotted, value):

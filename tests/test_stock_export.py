@@ -11,7 +11,7 @@ from optiq.demos.storage import save_demos
 from optiq.policies import PolicyFiles, eval_venv_for, load_model
 from optiq.rl.finetune import finetune
 from optiq.rl.training import evaluate_returns
-from tests.conftest import synthetic_trajectories
+from tests.helpers import synthetic_trajectories
 
 # Runs in a fresh interpreter where `import optiq` fails: only SB3, gymnasium and torch are available.
 STOCK_EVAL = """
