@@ -25,6 +25,7 @@ from imitation.data import rollout, types
 from imitation.util import logger as imit_logger
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
+from torch.utils import data as th_data
 from tqdm.auto import tqdm
 
 from optiq.algos import algo_settings, build_model
@@ -93,6 +94,55 @@ def build_bc_setup(config: dict[str, Any], algo: str, demos_path: Path, seed: in
     model = build_model(config, algo, model_env, seed, device=device)
     trainable = SACActorForBC(model.policy) if algo == "sac" else model.policy
     return BCSetup(model, trainable, vecnorm, _normalized(train, vecnorm), _normalized(val, vecnorm))
+
+
+class MinibatchTransitions(th_data.Dataset):
+    """Transitions a DataLoader fetches one whole minibatch at a time (``__getitems__``).
+
+    imitation's own loader builds a dict per sample and collates 256 of them per minibatch,
+    about half of BC's training time on Hopper. Sampled with the same DataLoader settings
+    (shuffle, drop_last) the indices are the same, and the batches hold the same values and
+    types as ``types.transitions_collate_fn``'s, so training is unchanged (tested).
+    """
+
+    def __init__(self, transitions: types.Transitions):
+        self.transitions = transitions
+
+    def __len__(self) -> int:
+        return len(self.transitions)
+
+    def __getitems__(self, indices: list[int]) -> dict[str, Any]:
+        idx = np.asarray(indices)
+        t = self.transitions
+        return {
+            "obs": t.obs[idx],
+            "acts": th.as_tensor(t.acts[idx]),
+            "infos": [t.infos[i] for i in idx],
+            "next_obs": t.next_obs[idx],
+            "dones": th.as_tensor(t.dones[idx]),
+        }
+
+
+def _whole_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    return batch
+
+
+def minibatch_loader(transitions: types.Transitions, batch_size: int) -> th_data.DataLoader:
+    """A DataLoader over ``transitions`` drawing imitation's minibatches, fetched in one indexing each."""
+    return th_data.DataLoader(
+        MinibatchTransitions(transitions), batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=_whole_batch
+    )
+
+
+def set_minibatch_demonstrations(trainer: bc.BC, transitions: types.Transitions) -> None:
+    """Give ``trainer`` :func:`minibatch_loader`'s batches without moving torch's RNG.
+
+    imitation peeks at the first batch of an iterable it is given, which draws a shuffle
+    from torch's global RNG; restoring the RNG keeps the epochs' shuffles where they were.
+    """
+    state = th.get_rng_state()
+    trainer.set_demonstrations(minibatch_loader(transitions, trainer.minibatch_size))
+    th.set_rng_state(state)
 
 
 @th.no_grad()
@@ -216,8 +266,8 @@ def train_bc(
         np.random.default_rng(seed),
         setup.model.device,
         imit_logger.configure(str(out_dir / "tb"), ["tensorboard"]),
-        demonstrations=setup.train,
     )
+    set_minibatch_demonstrations(trainer, setup.train)
 
     checkpoints: list[dict[str, Any]] = []
     rows: list[dict[str, float]] = []
