@@ -215,3 +215,33 @@ def test_bc_proposer_survives_a_checkpoint_and_stays_out_of_the_stock_export(tmp
     save_stock_model(model, tmp_path / "final.zip")
     stock = SAC.load(tmp_path / "final.zip", device="cpu")
     assert all(th.equal(v, stock.actor.state_dict()[k]) for k, v in model.actor.state_dict().items())
+
+
+def test_finetune_fills_the_proposer_with_the_bc_actor(tiny_config, tmp_path):
+    """Through stage 04's real start: the frozen proposer holds BC's actor, not a random one."""
+    from optiq.bc.train import list_bc_checkpoints, train_bc
+    from optiq.demos.storage import save_demos
+    from optiq.policies import PolicyFiles, load_model
+    from optiq.rl.finetune import finetune
+
+    save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
+    train_bc(tiny_config, tmp_path / "demos", tmp_path / "bc", seed=0, algo="sac", device="cpu", progress_bar=False)
+    bc_files = PolicyFiles.from_json(list_bc_checkpoints(tmp_path / "bc")[-1])
+    tiny_config["finetune"]["sac"]["bc_rl"].update(bc_proposals=True, critic_warmup_steps=100)
+    finetune(
+        tiny_config,
+        tmp_path / "run",
+        "sac",
+        "bc",
+        0,
+        bc_files,
+        300,
+        device="cpu",
+        progress_bar=False,
+        demos_path=tmp_path / "demos" / "demos.npz",
+    )
+    checkpoint = sorted((tmp_path / "run" / "checkpoints").glob("*.zip"))[-1]
+    model = DemoSAC.load(checkpoint, device="cpu")
+    bc_actor = load_model(bc_files, "cpu").actor.state_dict()
+    assert all(th.equal(bc_actor[k], v) for k, v in model.bc_proposer.state_dict().items())
+    assert any(not th.equal(bc_actor[k], v) for k, v in model.actor.state_dict().items())  # the actor learned

@@ -225,4 +225,8 @@ def test_captions_are_drawn_at_a_readable_size():
     frame = _label(np.zeros((480, 480, 3), np.uint8), "fell at step 509")
     ink_rows = int((frame.max(axis=2) > 128).any(axis=1).sum())
     assert ink_rows >= 480 // 24 - 4  # glyphs about the font size tall (the old font: 10 rows)
-    assert frame[480 // 24 + 12 :].max() == 0  # the bar and text stay at the top
+    for height in (360, 1080, 2160):  # the text stays on its black bar, whatever the frame
+        frame = _label(np.full((height, 640, 3), 90, np.uint8), "RL from scratch: episode ended at step 1000")
+        bar_rows = np.flatnonzero((frame[:, -1] == 0).all(axis=1))
+        text_rows = np.flatnonzero((frame.max(axis=2) > 200).any(axis=1))
+        assert bar_rows[0] == 0 and text_rows.max() < bar_rows.max() < height // 8

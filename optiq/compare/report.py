@@ -123,7 +123,6 @@ def compare(
         rows.append(method_row("bc_only", len(bc_finals), bc_finals, bc_stats, random_return, expert_return))
         rows[-1]["seeds"] = [seed for seed in bc_evals if seed is not None]
         rows[-1].update({f"return_at_{int(f * 100)}pct": bc_only["return_mean"] for f in BUDGET_FRACTIONS})
-    steps_by_method = {}
     for name, runs in methods.items():
         if not runs.curves:
             continue
@@ -136,7 +135,6 @@ def compare(
             present = [v for v in values if v is not None]
             row[f"return_at_{int(f * 100)}pct"] = float(np.mean(present)) if present else None
         steps = steps_to_threshold_ci([runs.curves[s] for s in seeds], threshold, budget)
-        steps_by_method[name] = steps
         row.update(
             steps_to_threshold=steps.estimate.value,
             steps_ci_low=steps.estimate.low,

@@ -190,10 +190,11 @@ def _label(frame: np.ndarray, text: str) -> np.ndarray:
     from PIL import Image, ImageDraw, ImageFont
 
     image = Image.fromarray(frame)
-    size = max(14, image.height // 24)
+    font = ImageFont.load_default(size=max(14, image.height // 24))
     draw = ImageDraw.Draw(image)
-    draw.rectangle([0, 0, image.width, size + 10], fill=(0, 0, 0))
-    draw.text((6, 4), text, fill=(255, 255, 255), font=ImageFont.load_default(size=size))
+    bottom = draw.textbbox((6, 4), text, font=font)[3]
+    draw.rectangle([0, 0, image.width, bottom + 4], fill=(0, 0, 0))
+    draw.text((6, 4), text, fill=(255, 255, 255), font=font)
     return np.asarray(image)
 
 

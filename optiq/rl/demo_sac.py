@@ -279,6 +279,7 @@ class DemoSAC(SAC):
     def _sample_action(
         self, learning_starts: int, action_noise: Any = None, n_envs: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
+        # SB3's uniform random actions before learning_starts stay random (no BC proposal).
         action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
         if self.warmup_action_noise > 0 and not self.actor_is_learning() and isinstance(self.action_space, spaces.Box):
             # Seeded by (run seed, step), so a resumed run draws the same noise.
@@ -286,7 +287,7 @@ class DemoSAC(SAC):
             noise = rng.normal(0.0, self.warmup_action_noise, size=buffer_action.shape)
             buffer_action = np.clip(buffer_action + noise, -1, 1).astype(buffer_action.dtype)
             action = self.policy.unscale_action(buffer_action)
-        elif self.bc_proposer is not None and self.actor_is_learning():
+        elif self.bc_proposer is not None and self.actor_is_learning() and self.num_timesteps >= learning_starts:
             obs = self.policy.obs_to_tensor(self._last_obs)[0]
             actions = th.as_tensor(buffer_action, dtype=th.float32, device=self.device)
             chosen, take_bc = self.choose_with_critic(obs, actions, self.critic)
