@@ -149,16 +149,7 @@ def load_pretrained(
     in_dim = int(checkpoint["input_dim"])
     if torchscript_in_dim and torchscript_in_dim != in_dim:
         raise OptiqError(f"--torchscript-in-dim {torchscript_in_dim} contradicts the checkpoint's input_dim {in_dim}")
-    meta = {k: checkpoint.get(k) for k in ("arch", "input_dim", "output_dim", "cfg")}
-    return BootstrapArtifacts(
-        encoder,
-        checkpoint["arch"],
-        in_dim,
-        _probe(encoder, in_dim, device),
-        "state_dict",
-        path,
-        meta,
-    )
+    return BootstrapArtifacts(encoder, checkpoint["arch"], in_dim, _probe(encoder, in_dim, device), "state_dict", path)
 
 
 class AdaptedEncoder(nn.Module):
