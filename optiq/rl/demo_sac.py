@@ -57,6 +57,11 @@ from torch import nn
 from optiq.rl.optim import HookedOptimizer
 
 
+def min_q(critic: ContinuousCritic, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
+    """The smaller of the twin critics' Q(obs, actions), one value per sample (SAC's pessimistic estimate)."""
+    return th.min(th.cat(critic(obs, actions), dim=1), dim=1).values
+
+
 class DemoMixReplayBuffer(ReplayBuffer):
     """A replay buffer whose samples are ``demo_fraction`` demonstrations, the rest online data."""
 
@@ -237,9 +242,7 @@ class DemoSAC(SAC):
         assert self.bc_proposer is not None
         with th.no_grad():
             bc_actions = self.bc_proposer(obs, deterministic=True)
-            q_actor = th.min(th.cat(critic(obs, actor_actions), dim=1), dim=1).values
-            q_bc = th.min(th.cat(critic(obs, bc_actions), dim=1), dim=1).values
-            take_bc = q_bc > q_actor
+            take_bc = min_q(critic, obs, bc_actions) > min_q(critic, obs, actor_actions)
         return th.where(take_bc[:, None], bc_actions, actor_actions), take_bc
 
     @contextmanager
@@ -331,10 +334,10 @@ class DemoSAC(SAC):
         mean_action = self.actor(demo.observations, deterministic=True)
         per_sample = ((mean_action - demo.actions) ** 2).sum(dim=-1)
         with th.no_grad():
-            q_demo = th.min(th.cat(self.critic(demo.observations, demo.actions), dim=1), dim=1).values
+            q_demo = min_q(self.critic, demo.observations, demo.actions)
             scale = q_demo.abs().mean()
             if self.bc_filter:
-                q_actor = th.min(th.cat(self.critic(demo.observations, mean_action.detach()), dim=1), dim=1).values
+                q_actor = min_q(self.critic, demo.observations, mean_action.detach())
                 keep = (q_demo > q_actor).float()
             else:
                 keep = th.ones_like(q_demo)
