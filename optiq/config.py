@@ -332,6 +332,8 @@ SETTING_RULES: dict[str, Rule] = {
     "finetune.sac.bc_rl.warmup_action_noise": _NON_NEGATIVE,
     "finetune.sac.bc_rl.actor_lr_warmup_steps": _STEPS,
     "finetune.sac.bc_rl.bc_proposals": _boolean(),
+    "finetune.sac.bc_rl.bc_reference_episodes": _STEPS,
+    "finetune.sac.bc_rl.bc_adapt_rate": _NON_NEGATIVE,
     "finetune.sac.bc_rl.target_entropy": _target_entropy(),
     "finetune.sac.bc_rl.learning_starts": _STEPS,
     "finetune.sac.bc_rl.ent_coef": _ent_coef(),

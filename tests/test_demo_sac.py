@@ -245,3 +245,72 @@ def test_finetune_fills_the_proposer_with_the_bc_actor(tiny_config, tmp_path):
     bc_actor = load_model(bc_files, "cpu").actor.state_dict()
     assert all(th.equal(bc_actor[k], v) for k, v in model.bc_proposer.state_dict().items())
     assert any(not th.equal(bc_actor[k], v) for k, v in model.actor.state_dict().items())  # the actor learned
+
+
+def test_reference_episodes_run_without_warmup_noise_and_set_the_reference():
+    env = make_vec("Hopper-v5", 1, seed=0)
+    model = DemoSAC(
+        "MlpPolicy", env, critic_warmup_steps=100_000, warmup_action_noise=0.3, bc_reference_episodes=2, **KWARGS
+    )
+    model.set_demonstrations(synthetic_trajectories(n=2, length=40))
+    with th.no_grad():  # a near-deterministic actor, like a BC actor
+        model.actor.log_std.weight.zero_()
+        model.actor.log_std.bias.fill_(-6.0)
+    model.learn(400)  # random-weight Hopper episodes end within ~100 steps
+    monitor_returns = [float(info["r"]) for info in model.ep_info_buffer]
+    assert len(monitor_returns) > 2
+    assert model.bc_reference_returns == pytest.approx(monitor_returns[:2])
+    assert model.bc_reference_return() == pytest.approx(np.mean(monitor_returns[:2]))
+    assert model.bc_log_scale == 0.0  # still in the warm-up: the anchor waits
+    # The noise-free episodes act with the actor's mean; once they are done the warm-up noise is on.
+    model._last_obs = env.reset()
+
+    def warmup_actions() -> np.ndarray:
+        actions = []
+        for step in range(50):
+            model.num_timesteps = 1000 + step  # the warm-up noise is drawn per step
+            actions.append(model._sample_action(0)[1])
+        return np.concatenate(actions)
+
+    model.bc_reference_returns = []
+    quiet = warmup_actions()
+    model.bc_reference_returns = [1.0, 1.0]
+    noisy = warmup_actions()
+    assert quiet.std(axis=0).mean() < 0.01 < noisy.std(axis=0).mean()
+
+
+def test_anchor_tightens_when_returns_fall_below_the_reference_and_lets_go_above():
+    model = DemoSAC(
+        "MlpPolicy",
+        make_vec("Hopper-v5", 1, seed=0),
+        critic_warmup_steps=10,
+        bc_coeff=0.4,
+        bc_reference_episodes=2,
+        bc_adapt_rate=1.0,
+        **KWARGS,
+    )
+    model.bc_reference_returns = [1000.0, 1000.0]
+    model.num_timesteps = 20  # after the warm-up
+    model.adapt_bc_scale(500.0)  # half of BC's return: the anchor doubles-and-more (e^0.5)
+    assert model.bc_coefficient() == pytest.approx(0.4 * np.exp(0.5))
+    for _ in range(20):
+        model.adapt_bc_scale(0.0)
+    assert model.bc_coefficient() == pytest.approx(0.4 * 100)  # capped
+    for _ in range(20):
+        model.adapt_bc_scale(3000.0)  # far above BC: shortfall clipped at -1 per episode
+    assert model.bc_coefficient() == pytest.approx(0.4 / 100)
+    before = model.bc_log_scale
+    model.num_timesteps = 5  # back in the warm-up (e.g. a resumed run's first episodes): no change
+    model.adapt_bc_scale(0.0)
+    assert model.bc_log_scale == before
+
+
+def test_anchor_state_survives_a_checkpoint(tmp_path):
+    model = DemoSAC("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), bc_reference_episodes=3, **KWARGS)
+    model.bc_reference_returns = [10.0, 20.0, 30.0]
+    model.bc_log_scale = 1.25
+    model.save(tmp_path / "model.zip")
+    loaded = DemoSAC.load(tmp_path / "model.zip", env=make_vec("Hopper-v5", 1, seed=0))
+    assert loaded.bc_reference_returns == [10.0, 20.0, 30.0]
+    assert loaded.bc_log_scale == 1.25
+    assert loaded.bc_coefficient() == pytest.approx(model.bc_coefficient())

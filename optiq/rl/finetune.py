@@ -83,6 +83,8 @@ DEMO_SAC_SETTINGS = (
     "warmup_action_noise",
     "actor_lr_warmup_steps",
     "bc_proposals",
+    "bc_reference_episodes",
+    "bc_adapt_rate",
     "learning_starts",
     "ent_coef",
     "target_entropy",
