@@ -20,6 +20,7 @@ COMMANDS = {
     "eval-video": "scripts/05_eval_video.py",
     "compare": "scripts/06_compare.py",
     "run-all": "run_all.py",
+    "sweep": "scripts/sweep.py",
 }
 
 

@@ -10,7 +10,14 @@ from types import ModuleType
 
 from optiq.errors import OptiqError
 
-EXTRAS = {"moviepy": "video", "wandb": "tracking", "rliable": "stats", "minari": "minari", "datasets": "dagger"}
+EXTRAS = {
+    "moviepy": "video",
+    "wandb": "tracking",
+    "rliable": "stats",
+    "minari": "minari",
+    "datasets": "dagger",
+    "ray": "ray",
+}
 
 
 class MissingExtraError(OptiqError, ImportError):

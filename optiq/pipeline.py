@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -569,31 +569,86 @@ def job_graph(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) ->
     return steps
 
 
+class RunningJob(Protocol):
+    """A launched job, as :func:`run_steps` sees it: ``poll()`` returns its exit code once it has ended."""
+
+    def poll(self) -> int | None: ...
+
+    def terminate(self) -> None: ...
+
+
+# Starts a job with extra environment variables (its thread counts) on some backend.
+Launcher = Callable[[Job, dict[str, str]], RunningJob]
+
+
+class LocalProcess:
+    """A job as a subprocess of this process, its output in ``job.log`` (the default backend)."""
+
+    def __init__(self, job: Job, extra_env: dict[str, str]):
+        job.log.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(job.log, "wb")
+        env = {**_base_env(), **extra_env}
+        self._proc = subprocess.Popen(job.command, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def poll(self) -> int | None:
+        code = self._proc.poll()
+        if code is not None:
+            self._log.close()
+        return code
+
+    def terminate(self) -> None:
+        self._proc.terminate()
+        self._proc.wait()
+        self._log.close()
+
+
 def run_steps(
-    steps: Sequence[Step], parallel: int, progress_bar: bool, forced: set[str] = frozenset(), forced_reason: str = ""
+    steps: Sequence[Step],
+    parallel: int,
+    progress_bar: bool,
+    forced: set[str] = frozenset(),
+    forced_reason: str = "",
+    launch: Launcher = LocalProcess,
+    job_env: dict[str, str] | None = None,
 ) -> set[str]:
-    """Run the graph, ``parallel`` subprocesses at a time; return the stages of which a unit ran.
+    """Run the graph, ``parallel`` jobs at a time (``launch``: subprocesses here, or another backend);
+    return the stages of which a unit ran.
 
     A step is planned when every step in its ``after`` is done; a complete one is reused at once (after a check
     that its files can be read), the others wait for a free slot in list order. A failed step fails the steps
-    that depend on it; the rest go on, and the failures are one error at the end."""
+    that depend on it; the rest go on, and the failures are one error at the end. Each job gets ``job_env``
+    (default: the torch/BLAS threads of one of ``parallel`` jobs sharing this machine's cores)."""
     waiting = list(steps)
     planned: dict[str, Unit] = {}
     state: dict[str, str] = {}  # step name -> "done" | "failed"
     ran: set[str] = set()
     failed: list[str] = []
-    running: dict[str, tuple[Job, subprocess.Popen[bytes], Any]] = {}
-    env = {**_base_env(), **child_thread_env(min(parallel, max(1, len(steps))))}
+    running: dict[str, tuple[Job, RunningJob]] = {}
+    env = {"PYTHONUNBUFFERED": "1", **(job_env or child_thread_env(min(parallel, max(1, len(steps)))))}
     with Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
         TextColumn("{task.completed:>9,.0f}/{task.total:,.0f} {task.fields[unit]}"),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[eta]}"),
         console=console,
         disable=not progress_bar,
     ) as progress:
         tasks: dict[str, Any] = {}
         started: dict[str, float] = {}
+        overall = progress.add_task("all jobs", total=len(steps), unit="", eta="")
+        t_start = time.monotonic()
+
+        def show_overall() -> None:
+            finished = sum(1 for name in state if name in {s.name for s in steps})
+            queued = len(steps) - finished - len(running)
+            bad = sum(1 for value in state.values() if value == "failed")
+            elapsed = time.monotonic() - t_start
+            eta = elapsed / finished * (len(steps) - finished) if finished else None
+            text = f"queued {queued} · running {len(running)} · done {finished - bad} · failed {bad}"
+            text += f" · ETA {eta / 60:.0f} min" if eta is not None and queued + len(running) else ""
+            progress.update(overall, completed=finished, eta=text)
+
         try:
             while waiting or running:
                 newly: dict[str, list[Unit]] = {}  # planned in this pass, reported together per stage
@@ -618,36 +673,33 @@ def run_steps(
                     if not running and not ran:
                         console.rule("stages 02-05: BC, checkpoint selection, fine-tuning, evaluation")
                     job = step.job(planned[step.name])
-                    job.log.parent.mkdir(parents=True, exist_ok=True)
-                    log = open(job.log, "wb")
-                    proc = subprocess.Popen(job.command, stdout=log, stderr=subprocess.STDOUT, env=env)
-                    running[step.name] = (job, proc, log)
+                    running[step.name] = (job, launch(job, env))
                     started[step.name] = time.monotonic()
-                    tasks[step.name] = progress.add_task(job.name, total=job.total, unit=job.unit)
+                    tasks[step.name] = progress.add_task(job.name, total=job.total, unit=job.unit, eta="")
                     waiting.remove(step)
                     ran.add(step.stage)
+                show_overall()
                 if not running:
                     continue
                 time.sleep(1.0)
-                for name, (job, proc, log) in list(running.items()):
+                for name, (job, handle) in list(running.items()):
                     progress.update(tasks[name], completed=job.done())
-                    if proc.poll() is None:
+                    code = handle.poll()
+                    if code is None:
                         continue
-                    log.close()
                     del running[name]
-                    if proc.returncode == 0:
+                    if code == 0:
                         state[name] = "done"
                         console.print(f"[dim]{name}: done in {time.monotonic() - started[name]:.0f}s[/]")
                         progress.update(tasks[name], completed=job.total)
                     else:
                         state[name] = "failed"
                         failed.append(name)
-                        console.print(f"[red]{name} failed (exit {proc.returncode}); see {job.log}[/]")
+                        console.print(f"[red]{name} failed (exit {code}); see {job.log}[/]")
+                show_overall()
         finally:
-            for _, proc, log in running.values():  # an error or Ctrl-C here: stop the children, keep their files
-                proc.terminate()
-                proc.wait()
-                log.close()
+            for _, handle in running.values():  # an error or Ctrl-C here: stop the jobs, keep their files
+                handle.terminate()
     if failed:
         raise OptiqError(f"failed: {'; '.join(failed)}; logs are beside each stage's outputs (rerun to resume)")
     return ran

@@ -210,6 +210,15 @@ def compare(
         "speedup": speedup.to_json(),
         "probability_of_improvement": estimate_json(improvement),
         "rows": rows,
+        # Per seed, for studies across envs (optiq.sweep.study): the final return each row aggregates.
+        "final_returns_by_seed": {
+            **({"bc_only": {str(seed): float(r["return_mean"]) for seed, r in bc_evals.items()}} if bc_evals else {}),
+            **{
+                name: {str(seed): float(runs.final_returns[seed]) for seed in sorted(runs.curves)}
+                for name, runs in methods.items()
+                if runs.curves
+            },
+        },
         "unlearning": {
             runs.run_names[s]: runs.unlearning[s]
             for runs in methods.values()
