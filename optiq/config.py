@@ -321,6 +321,8 @@ SETTING_RULES: dict[str, Rule] = {
     "finetune.ppo.bc_rl.log_std_subtract": _number(),
     "finetune.ppo.bc_rl.log_std_floor": _number(null=True),
     "finetune.ppo.bc_rl.target_kl": _number(0, low_open=True, null=True),
+    "finetune.ppo.bc_rl.bc_reference_episodes": _STEPS,
+    "finetune.ppo.bc_rl.bc_adapt_rate": _NON_NEGATIVE,
     # --init bc with SAC (DemoSAC)
     "finetune.sac.bc_rl.critic_warmup_steps": _STEPS,
     "finetune.sac.bc_rl.demo_fraction": _FRACTION,

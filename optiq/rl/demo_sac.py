@@ -28,14 +28,10 @@ a critic warm-up on the BC policy's own rollouts, and a Q-filtered BC anchor.
   better and lets go where RL has overtaken it. Its weight is ``bc_coeff`` times the batch's
   mean |Q(s, a_demo)|, so it keeps its balance with SAC's ``-Q`` term whatever the reward
   scale (TD3+BC's normalisation, Fujimoto & Gu 2021: ``bc_coeff`` 0.4 is their alpha 2.5).
-* Return-driven anchor (``bc_reference_episodes`` > 0, after the adaptive BC weight of Zhao et
-  al. 2022): the warm-up starts with that many noise-free BC episodes whose mean return is the
-  reference; after the warm-up every finished training episode moves the anchor's log-scale by
-  ``bc_adapt_rate`` x its relative shortfall against the reference (clipped to +-1), within
-  [1/100, 100] x ``bc_coeff``. A Lagrange multiplier for "stay at least as good as BC": the
-  anchor tightens as soon as RL loses BC's return and lets go while RL stays above it, instead
-  of decaying on a clock whatever happens. Training episodes are the only signal (no extra env
-  steps, no evaluation episodes).
+* Return-driven anchor (``bc_reference_episodes`` > 0; optiq/rl/anchor.py, shared with
+  HybridPPO): the warm-up starts with that many noise-free BC episodes whose mean return is the
+  reference; after the warm-up every finished training episode tightens the anchor when it falls
+  short of the reference and loosens it when above, instead of a decay on a clock.
 
 Demo episodes cut by a time limit are stored with ``done = 0`` (bootstrapped), like SB3's
 own buffer does with ``TimeLimit.truncated``.
@@ -62,16 +58,13 @@ from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
+from optiq.rl.anchor import ReturnDrivenAnchor
 from optiq.rl.optim import HookedOptimizer
 
 
 def min_q(critic: ContinuousCritic, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
     """The smaller of the twin critics' Q(obs, actions), one value per sample (SAC's pessimistic estimate)."""
     return th.min(th.cat(critic(obs, actions), dim=1), dim=1).values
-
-
-# The return-driven anchor's scale stays within [1 / BC_SCALE_LIMIT, BC_SCALE_LIMIT] x bc_coeff.
-BC_SCALE_LIMIT = 100.0
 
 
 class DemoMixReplayBuffer(ReplayBuffer):
@@ -180,7 +173,7 @@ class LayerNormSACPolicy(SACPolicy):
         return LayerNormCritic(**critic_kwargs).to(self.device)
 
 
-class DemoSAC(SAC):
+class DemoSAC(ReturnDrivenAnchor, SAC):
     """SAC with a demo-mixing replay buffer, a critic-only warm-up and a Q-filtered BC anchor."""
 
     def __init__(
@@ -216,8 +209,7 @@ class DemoSAC(SAC):
         self.bc_proposer: Actor | None = None
         self.bc_reference_episodes = int(bc_reference_episodes)
         self.bc_adapt_rate = float(bc_adapt_rate)
-        self.bc_reference_returns: list[float] = []  # the noise-free BC episodes' returns
-        self.bc_log_scale = 0.0  # the return-driven anchor's log multiplier
+        self._init_anchor()
         self._bc_pass: list[float] = []
         self._bc_chosen: list[float] = []
         self._bc_acted: list[float] = []
@@ -322,36 +314,7 @@ class DemoSAC(SAC):
         """``bc_coeff * bc_decay ** (thousands of env steps since the warm-up)``, times the
         return-driven scale where ``bc_reference_episodes`` is on."""
         thousands = max(0, self.num_timesteps - self.critic_warmup_steps) / 1000
-        return self.bc_coeff * self.bc_decay**thousands * float(np.exp(self.bc_log_scale))
-
-    def measuring_bc_reference(self) -> bool:
-        """True while the noise-free BC episodes that set the anchor's reference return are running."""
-        return len(self.bc_reference_returns) < self.bc_reference_episodes and not self.actor_is_learning()
-
-    def bc_reference_return(self) -> float | None:
-        return float(np.mean(self.bc_reference_returns)) if self.bc_reference_returns else None
-
-    def adapt_bc_scale(self, episode_return: float) -> None:
-        """One finished training episode: record it as a reference episode, or, after the warm-up,
-        move the anchor's log-scale by its relative shortfall against the reference."""
-        if self.measuring_bc_reference():
-            self.bc_reference_returns.append(float(episode_return))
-            return
-        reference = self.bc_reference_return()
-        if reference is None or not self.actor_is_learning():
-            return
-        shortfall = float(np.clip((reference - episode_return) / max(abs(reference), 1e-8), -1.0, 1.0))
-        limit = float(np.log(BC_SCALE_LIMIT))
-        self.bc_log_scale = float(np.clip(self.bc_log_scale + self.bc_adapt_rate * shortfall, -limit, limit))
-
-    def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None) -> None:
-        super()._update_info_buffer(infos, dones)
-        if self.bc_reference_episodes <= 0:
-            return
-        for info in infos:
-            episode = info.get("episode")  # Monitor's summary of a finished episode
-            if episode is not None:
-                self.adapt_bc_scale(float(episode["r"]))
+        return self.bc_coeff * self.bc_decay**thousands * self.bc_scale()
 
     def set_demonstrations(self, trajectories: list[types.TrajectoryWithRew]) -> None:
         acts = np.concatenate([t.acts for t in trajectories]).astype(np.float32)
@@ -410,9 +373,5 @@ class DemoSAC(SAC):
             self._bc_pass = []
         self.logger.record("demo_sac/critic_warmup", float(not self.actor_is_learning()))
         self.logger.record("demo_sac/bc_coeff", self.bc_coefficient())
-        if self.bc_reference_episodes > 0:
-            self.logger.record("demo_sac/bc_scale", float(np.exp(self.bc_log_scale)))
-            reference = self.bc_reference_return()
-            if reference is not None:
-                self.logger.record("demo_sac/bc_reference_return", reference)
+        self.record_anchor(self.logger, "demo_sac")
         self.logger.record("demo_sac/actor_lr_fraction", self.actor_lr_fraction())

@@ -19,7 +19,11 @@ after PPO's backward pass:
   RL). With ``bc_filter`` only demo samples whose discounted return-to-go beats the critic's
   value of their state count (self-imitation, Oh et al. 2018; the Q-filter of Nair et al.
   2018 with a state-value critic): the anchor holds where the demonstrator still does better
-  and lets go where the policy has overtaken it, so it needs no decay;
+  and lets go where the policy has overtaken it, so it needs no decay. With
+  ``bc_reference_episodes`` > 0 the anchor's weight follows the returns instead of a clock
+  (optiq/rl/anchor.py, shared with DemoSAC): the BC policy's first warm-up episodes set a
+  reference return, and each later training episode tightens the anchor when it falls short
+  of it and loosens it when above;
 * demo samples: a ``mix_ratio`` share of each PPO minibatch's loss comes from demonstrations,
   with V-trace value targets and advantages (importance ratios pi_old/mu capped at ``rho_bar``
   / ``c_bar``) and PPO's clipped surrogate with the ratio pi/pi_old, as for on-policy samples.
@@ -45,6 +49,7 @@ from imitation.data import rollout, types
 from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 
+from optiq.rl.anchor import ReturnDrivenAnchor
 from optiq.rl.optim import HookedOptimizer
 from optiq.rl.vtrace import discounted_returns, vtrace
 
@@ -70,12 +75,19 @@ class HybridSettings:
     c_bar: float = 1.0
     log_std_subtract: float = 0.0
     log_std_floor: float | None = None
+    bc_reference_episodes: int = 0  # > 0: the anchor's weight follows the returns (optiq/rl/anchor.py)
+    bc_adapt_rate: float = 1.0  # log-scale step per training episode at a full shortfall
 
     def __post_init__(self) -> None:
         if self.bc_loss not in BC_LOSSES:
             raise ValueError(f"bc_loss must be one of {', '.join(BC_LOSSES)}, got '{self.bc_loss}'")
         if not 0.0 <= self.mix_ratio < 1.0:
             raise ValueError(f"mix_ratio must be in [0, 1), got {self.mix_ratio}")
+        if self.bc_reference_episodes > 0 and self.critic_warmup_steps <= 0:
+            raise ValueError(
+                "bc_reference_episodes needs critic_warmup_steps > 0 "
+                "(the BC policy's warm-up episodes set the reference)"
+            )
 
     @property
     def uses_demos(self) -> bool:
@@ -109,11 +121,12 @@ def actor_parameter_names(policy: ActorCriticPolicy) -> set[str]:
     return {name for name, _ in policy.named_parameters() if name.startswith(prefixes)}
 
 
-class HybridPPO(PPO):
+class HybridPPO(ReturnDrivenAnchor, PPO):
     """SB3 PPO plus the BC-preserving extensions described in the module docstring."""
 
     def __init__(self, *args: Any, hybrid: HybridSettings | None = None, **kwargs: Any):
         self.hybrid = hybrid or HybridSettings()
+        self._init_anchor()
         self._demo: dict[str, np.ndarray] | None = None
         self._iteration: DemoIteration | None = None
         self._behaviour_policy: ActorCriticPolicy | None = None
@@ -185,11 +198,23 @@ class HybridPPO(PPO):
             with th.no_grad():
                 self.policy.log_std.clamp_(min=float(floor))
 
+    @property
+    def bc_reference_episodes(self) -> int:  # type: ignore[override]
+        return self.hybrid.bc_reference_episodes
+
+    @property
+    def bc_adapt_rate(self) -> float:  # type: ignore[override]
+        return self.hybrid.bc_adapt_rate
+
     def bc_coefficient(self) -> float:
-        return self.hybrid.bc_coeff * self.hybrid.bc_decay**self._actor_iterations
+        """``bc_coeff * bc_decay ** (actor iterations)``, times the return-driven scale where it is on."""
+        return self.hybrid.bc_coeff * self.hybrid.bc_decay**self._actor_iterations * self.bc_scale()
 
     def in_critic_warmup(self) -> bool:
         return self.num_timesteps <= self.hybrid.critic_warmup_steps
+
+    def actor_is_learning(self) -> bool:
+        return not self.in_critic_warmup()
 
     def actor_lr_factor(self) -> float:
         if self.in_critic_warmup():
@@ -295,6 +320,7 @@ class HybridPPO(PPO):
         self.logger.record("hybrid/bc_coeff", self.bc_coefficient())
         self.logger.record("hybrid/actor_lr_factor", self.actor_lr_factor())
         self.logger.record("hybrid/critic_warmup", float(self.in_critic_warmup()))
+        self.record_anchor(self.logger, "hybrid")
         if hasattr(self.policy, "log_std"):
             self.logger.record("hybrid/std_mean", float(th.exp(self.policy.log_std).mean()))
         if self._iteration is not None and self._iteration.bc_weight is not None:

@@ -1,0 +1,90 @@
+"""The return-driven BC anchor, shared by HybridPPO and DemoSAC.
+
+A BC anchor whose weight decays on a clock lets go at a fixed time whatever the return does:
+measured on Hopper-v5, BC -> PPO slid from 3,123 to 1,471 as its weight decayed, and DemoSAC
+fell to 0.19 x its BC start. Here the weight is a Lagrange multiplier for "stay at least as
+good as BC" (the adaptive BC weight of Zhao et al. 2022): the first ``bc_reference_episodes``
+episodes of the critic warm-up, acted by the still-frozen BC policy, set a reference return;
+after the warm-up every finished training episode moves the anchor's log-scale by
+``bc_adapt_rate`` x its relative shortfall against that reference (clipped to +-1 per
+episode), within [1 / BC_SCALE_LIMIT, BC_SCALE_LIMIT]. The anchor tightens as soon as RL
+loses BC's return and lets go while RL stays above it. Training episodes are the only signal:
+no extra env steps, no evaluation episodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# The scale stays within [1 / BC_SCALE_LIMIT, BC_SCALE_LIMIT] times the anchor's base coefficient.
+BC_SCALE_LIMIT = 100.0
+
+
+def next_log_scale(log_scale: float, reference: float, episode_return: float, rate: float) -> float:
+    """The anchor's log-scale after one training episode of ``episode_return`` against ``reference``."""
+    shortfall = float(np.clip((reference - episode_return) / max(abs(reference), 1e-8), -1.0, 1.0))
+    limit = float(np.log(BC_SCALE_LIMIT))
+    return float(np.clip(log_scale + rate * shortfall, -limit, limit))
+
+
+class ReturnDrivenAnchor:
+    """Mixin for an SB3 algorithm (listed before it): the return-driven scale of its BC anchor.
+
+    The algorithm provides ``bc_reference_episodes`` (0 = off), ``bc_adapt_rate`` and
+    ``actor_is_learning()`` (False during its critic warm-up, while the BC policy acts).
+    ``bc_reference_returns`` and ``bc_log_scale`` are plain attributes, so SB3 saves them with
+    the model and a resumed run continues with the same reference and scale.
+    """
+
+    bc_reference_episodes: int
+    bc_adapt_rate: float
+    bc_reference_returns: list[float]
+    bc_log_scale: float
+
+    def _init_anchor(self) -> None:
+        self.bc_reference_returns = []  # returns of the BC policy's first warm-up episodes
+        self.bc_log_scale = 0.0
+
+    def actor_is_learning(self) -> bool:
+        raise NotImplementedError
+
+    def measuring_bc_reference(self) -> bool:
+        """True while the BC episodes that set the reference return are running."""
+        return len(self.bc_reference_returns) < self.bc_reference_episodes and not self.actor_is_learning()
+
+    def bc_reference_return(self) -> float | None:
+        return float(np.mean(self.bc_reference_returns)) if self.bc_reference_returns else None
+
+    def bc_scale(self) -> float:
+        """The factor on the anchor's base coefficient (1 while off or before the warm-up ends)."""
+        return float(np.exp(self.bc_log_scale))
+
+    def adapt_bc_scale(self, episode_return: float) -> None:
+        """One finished training episode: a reference episode during the warm-up, else a step of the scale."""
+        if self.measuring_bc_reference():
+            self.bc_reference_returns.append(float(episode_return))
+            return
+        reference = self.bc_reference_return()
+        if reference is None or not self.actor_is_learning():
+            return
+        self.bc_log_scale = next_log_scale(self.bc_log_scale, reference, episode_return, self.bc_adapt_rate)
+
+    def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None) -> None:
+        super()._update_info_buffer(infos, dones)  # type: ignore[misc]
+        if self.bc_reference_episodes <= 0:
+            return
+        for info in infos:
+            episode = info.get("episode")  # Monitor's summary of a finished episode
+            if episode is not None:
+                self.adapt_bc_scale(float(episode["r"]))
+
+    def record_anchor(self, logger: Any, prefix: str) -> None:
+        """TensorBoard: the scale and the reference it follows."""
+        if self.bc_reference_episodes <= 0:
+            return
+        logger.record(f"{prefix}/bc_scale", self.bc_scale())
+        reference = self.bc_reference_return()
+        if reference is not None:
+            logger.record(f"{prefix}/bc_reference_return", reference)
