@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,9 +165,9 @@ def check_writable(folder: Path) -> None:
     """Fail early, before any work, if outputs cannot be written under ``folder``."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".optiq-write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        # A probe of its own: evaluations running side by side check the same folder at once.
+        with tempfile.TemporaryFile(dir=folder, prefix=".optiq-write-test-") as probe:
+            probe.write(b"ok")
     except OSError as exc:
         raise OptiqError(
             f"output folder {folder} is not writable: {exc.strerror} (pass --outputs DIR you can write to)"

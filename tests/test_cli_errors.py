@@ -120,3 +120,15 @@ def test_bc_checkpoint_from_another_architecture(tmp_path):
     result = run_script("scripts/04_finetune_rl.py", "--outputs", str(tmp_path))
     assert_one_line_error(result, "BC checkpoint does not fit the RL policy", "retrain BC")
     assert not (tmp_path / "Hopper-v5" / "quick" / "04_finetune" / "ppo_bc_seed0" / "summary.json").exists()
+
+
+def test_writability_checks_side_by_side_do_not_trip_over_each_other(tmp_path):
+    """Evaluations run two at a time check the same 05_eval folder at once (a shared probe file made one
+    of them fail with 'not writable' in CI)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from optiq.cli import check_writable
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: check_writable(tmp_path), range(2000)))
+    assert list(tmp_path.iterdir()) == []  # no probe left behind
