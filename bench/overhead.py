@@ -74,6 +74,9 @@ def main() -> None:
         "finetune.checkpoint_freq": args.steps // 4,
         "finetune.ppo.bc_rl.critic_warmup_steps": 0,
         "finetune.ppo.bc_rl.actor_lr_warmup_steps": 0,
+        # the return-driven anchor needs the warm-up for its reference; what it adds per step is one
+        # scalar per finished episode, so without it every step still pays for the BC and demo passes
+        "finetune.ppo.bc_rl.bc_reference_episodes": 0,
     }
     config = load_env_config(args.env, "full", overrides=overrides)
     print(f"{args.env}: bc_rl = {config['finetune']['ppo']['bc_rl']}")

@@ -39,7 +39,7 @@ def test_the_stock_sb3_snippet_evaluates_a_fine_tuned_run(tiny_config, tmp_path)
     save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
     train_bc(tiny_config, tmp_path / "demos", tmp_path / "bc", seed=0, algo="ppo", device="cpu", progress_bar=False)
     bc_files = PolicyFiles.from_json(list_bc_checkpoints(tmp_path / "bc")[-1])
-    tiny_config["finetune"]["ppo"]["bc_rl"].update(critic_warmup_steps=0)
+    tiny_config["finetune"]["ppo"]["bc_rl"].update(critic_warmup_steps=0, bc_reference_episodes=0)
     run = tmp_path / "run"
     finetune(
         tiny_config,

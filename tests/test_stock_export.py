@@ -49,7 +49,7 @@ def test_bc_rl_policies_load_in_stock_sb3_and_evaluate_the_same(algo, tiny_confi
     save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
     train_bc(tiny_config, tmp_path / "demos", tmp_path / "bc", seed=0, algo=algo, device="cpu", progress_bar=False)
     bc_files = PolicyFiles.from_json(list_bc_checkpoints(tmp_path / "bc")[-1])
-    tiny_config["finetune"]["ppo"]["bc_rl"].update(critic_warmup_steps=0, mix_ratio=0.25)
+    tiny_config["finetune"]["ppo"]["bc_rl"].update(critic_warmup_steps=0, bc_reference_episodes=0, mix_ratio=0.25)
     summary = finetune(
         tiny_config,
         tmp_path / "run",
