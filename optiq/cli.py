@@ -1,6 +1,6 @@
-"""Shared command-line plumbing for the stage scripts and run_all.py.
+"""Shared command-line plumbing for the commands (optiq.commands: the stage scripts, run_all.py, sweep).
 
-Every script builds its parser from these helpers, resolves settings the same way, and
+Every command builds its parser from these helpers, resolves settings the same way, and
 runs under :func:`run_main`, which turns an :class:`OptiqError` into one line on stderr
 and exit status 2.
 """

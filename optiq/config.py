@@ -27,8 +27,13 @@ import yaml
 
 from optiq.errors import OptiqError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_HPARAMS = REPO_ROOT / "hparams.yml"
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+# A source checkout (run from it, or installed editable) has pyproject.toml beside the package; an
+# installed wheel has not, and reads the copies of hparams.yml and experts/ it carries in the package.
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file()
+DATA_ROOT = REPO_ROOT if IN_CHECKOUT else PACKAGE_DIR
+DEFAULT_HPARAMS = DATA_ROOT / "hparams.yml"
 DEFAULT_ENV = "Hopper-v5"
 PRESETS = ("quick", "full")
 ALGOS = ("ppo", "sac")

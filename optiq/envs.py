@@ -20,7 +20,7 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from optiq.errors import OptiqError
-from optiq.rendering import ensure_render_backend
+from optiq.rendering import configure_mujoco_gl, ensure_render_backend
 
 
 def check_env_id(env_id: str) -> None:
@@ -33,6 +33,7 @@ def check_env_id(env_id: str) -> None:
 
 def make_env(env_id: str, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
     check_env_id(env_id)
+    configure_mujoco_gl()  # before the first MuJoCo env imports mujoco, which fixes its GL backend
     return gym.make(env_id, render_mode=render_mode, **kwargs)
 
 
@@ -49,6 +50,7 @@ def make_vec(
     update dominates, so processes add overhead without speed.
     """
     check_env_id(env_id)
+    configure_mujoco_gl()  # as make_env
     return make_vec_env(
         env_id,
         n_envs=n_envs,

@@ -17,11 +17,22 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from optiq.config import REPO_ROOT
+from optiq.config import DATA_ROOT, IN_CHECKOUT, REPO_ROOT
 from optiq.errors import OptiqError
 
-DEFAULT_OUTPUTS = REPO_ROOT / "outputs"
-SHIPPED_EXPERTS = REPO_ROOT / "experts"
+
+def _default_outputs() -> Path:
+    """``outputs/`` of the checkout; for an installed wheel, ``outputs/`` in the working directory."""
+    if IN_CHECKOUT:
+        return REPO_ROOT / "outputs"
+    try:
+        return Path.cwd() / "outputs"
+    except OSError:  # the working directory was deleted
+        return Path("outputs")
+
+
+DEFAULT_OUTPUTS = _default_outputs()
+SHIPPED_EXPERTS = DATA_ROOT / "experts"  # the checkout's experts/, or the copy inside an installed wheel
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,6 @@ def parse_finetune_run_name(name: str) -> tuple[str, str, int] | None:
 
 
 def shipped_expert(env_id: str) -> Path | None:
-    """The expert shipped in the repository for ``env_id``, if there is one."""
+    """The expert shipped with optiq (the repository's experts/) for ``env_id``, if there is one."""
     folder = SHIPPED_EXPERTS / env_id
     return folder if (folder / "expert.json").is_file() else None

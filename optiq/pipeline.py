@@ -16,8 +16,8 @@ error before anything trains), and before fine-tuning starts it loads every BC c
 jobs start from.
 
 Stages 01 and 06 run in this process. Stages 02-05 are one graph of subprocess jobs
-(``scripts/02_train_bc.py --seed N``, ``03_select_best.py --seed N``, ``04_finetune_rl.py``
-per init and seed, ``05_eval_video.py --only LABEL``), ``--jobs`` at a time (default one per
+(``python -m optiq train-bc --seed N``, ``select-best --seed N``, ``finetune`` per init and
+seed, ``eval-video --only LABEL``: scripts/02-05 as optiq.commands), ``--jobs`` at a time (default one per
 CPU core): a job starts as soon as what it reads exists and a slot is free, so BC -> RL seed 0
 starts when BC seed 0 is selected, runs that read no BC (scratch) fill any slot the BC chain
 leaves free, and each policy is evaluated when it is ready; no core idles waiting for a whole
@@ -47,9 +47,9 @@ from rich.table import Table
 from optiq.atomic_io import read_json
 from optiq.bc.pipeline import bc_epochs, bc_fingerprint, select_fingerprint
 from optiq.bc.train import CHECKPOINTS_JSON, read_metrics
+from optiq.commands import command_line
 from optiq.compare.methods import METHOD_INITS
 from optiq.compare.pipeline import compare_fingerprint, compare_stage
-from optiq.config import REPO_ROOT
 from optiq.demos.pipeline import collect_stage, demos_fingerprint
 from optiq.demos.storage import DEMOS_FILE, load_demos
 from optiq.errors import OptiqError
@@ -717,11 +717,10 @@ def _base_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def _script_command(script: str, paths: RunPaths, opts: PipelineOptions) -> list[str]:
-    """The flags every stage script run by run_all shares."""
-    command = [
-        sys.executable,
-        str(REPO_ROOT / "scripts" / script),
+def _script_command(command_name: str, paths: RunPaths, opts: PipelineOptions) -> list[str]:
+    """``python -m optiq COMMAND`` (optiq.commands) with the flags every stage job run by run_all shares."""
+    command = command_line(
+        command_name,
         "--env",
         paths.env_id,
         "--preset",
@@ -735,7 +734,7 @@ def _script_command(script: str, paths: RunPaths, opts: PipelineOptions) -> list
         "--device",
         opts.device,
         "--no-progress",
-    ]
+    )
     if opts.obs is not None:
         command += ["--obs", opts.obs]
     for override in opts.overrides:
@@ -746,8 +745,8 @@ def _script_command(script: str, paths: RunPaths, opts: PipelineOptions) -> list
 
 
 def _bc_job(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, unit: Unit) -> Job:
-    """``scripts/02_train_bc.py --seed N`` (trains or resumes BC seed N)."""
-    command = _script_command("02_train_bc.py", paths, opts) + ["--algo", opts.algo, "--seed", str(unit.key)]
+    """``optiq train-bc --seed N`` (scripts/02_train_bc.py: trains or resumes BC seed N)."""
+    command = _script_command("train-bc", paths, opts) + ["--algo", opts.algo, "--seed", str(unit.key)]
     if unit.restart:
         command.append("--restart")
     n_epochs = float(config["bc"]["n_epochs"])
@@ -756,18 +755,18 @@ def _bc_job(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, unit
 
 
 def _select_job(paths: RunPaths, opts: PipelineOptions, unit: Unit) -> Job:
-    """``scripts/03_select_best.py --seed N``."""
-    command = _script_command("03_select_best.py", paths, opts) + ["--seed", str(unit.key)]
+    """``optiq select-best --seed N`` (scripts/03_select_best.py)."""
+    command = _script_command("select-best", paths, opts) + ["--seed", str(unit.key)]
     return Job(f"select seed {unit.key}", command, paths.select / f"seed{unit.key}.log", 1.0, lambda: 0.0, "")
 
 
 def _finetune_job(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, unit: Unit) -> Job:
-    """``scripts/04_finetune_rl.py --init I --seed N``: a stale run starts over (``--restart``), an unfinished
+    """``optiq finetune --init I --seed N`` (04_finetune_rl.py): a stale run starts over (``--restart``), an unfinished
     one resumes. A run from BC first loads its BC checkpoint here: a corrupt one is an error before it starts."""
     init, seed = unit.key
     if init in BC_STARTS:
         _check_bc_starts(paths, [unit])
-    command = _script_command("04_finetune_rl.py", paths, opts) + ["--algo", opts.algo, "--init", init]
+    command = _script_command("finetune", paths, opts) + ["--algo", opts.algo, "--init", init]
     command += ["--seed", str(seed)]
     if unit.restart:
         command.append("--restart")
@@ -776,8 +775,8 @@ def _finetune_job(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions
 
 
 def _eval_job(paths: RunPaths, opts: PipelineOptions, unit: Unit) -> Job:
-    """``scripts/05_eval_video.py --only LABEL`` on the evaluation seed (the side-by-side video comes after)."""
-    command = _script_command("05_eval_video.py", paths, opts) + ["--only", unit.key, "--seed", str(EVAL_SEED)]
+    """``optiq eval-video --only LABEL`` (05_eval_video.py) on the evaluation seed (the side-by-side video: after)."""
+    command = _script_command("eval-video", paths, opts) + ["--only", unit.key, "--seed", str(EVAL_SEED)]
     if not opts.video:
         command.append("--no-video")
     return Job(f"eval {unit.key}", command, paths.evaluation / f"{unit.key}.log", 1.0, lambda: 0.0, "")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from optiq.atomic_io import sha256_file, write_json
-from optiq.config import REPO_ROOT
+from optiq.config import IN_CHECKOUT, REPO_ROOT
 
 PACKAGES = ("optiq", "torch", "gymnasium", "mujoco", "stable-baselines3", "imitation", "numpy", "moviepy", "wandb")
 
@@ -36,8 +36,18 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
+def git_state(root: Path | None = None) -> dict[str, Any]:
+    """The commit (and whether the tree is dirty) of the checkout at ``root`` (default: optiq's own checkout).
+
+    An installed wheel has no checkout: never ask git there (the folder around site-packages may be
+    some other repository); the commit is None unless ``OPTIQ_GIT_COMMIT`` names it.
+    """
+    if root is None and IN_CHECKOUT:
+        root = REPO_ROOT
+
     def _git(*args: str) -> str | None:
+        if root is None:
+            return None
         try:
             out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):

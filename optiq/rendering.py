@@ -1,8 +1,9 @@
 """Headless rendering for MuJoCo: backend selection, and the cameras videos use.
 
-MuJoCo picks its OpenGL backend from ``MUJOCO_GL`` at import time, so this runs when
-``optiq`` is imported. EGL (GPU or Mesa) is preferred, OSMesa (software) is the fallback.
-A user's own ``MUJOCO_GL`` is never overridden.
+MuJoCo picks its OpenGL backend from ``MUJOCO_GL`` at import time, so
+:func:`configure_mujoco_gl` runs before optiq makes its first env (optiq.envs), when MuJoCo is
+imported; importing ``optiq`` itself leaves the environment alone. EGL (GPU or Mesa) is
+preferred, OSMesa (software) is the fallback. A user's own ``MUJOCO_GL`` is never overridden.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def configure_mujoco_gl() -> str | None:
 
 
 # --- Video cameras -------------------------------------------------------------------------
-# ``mujoco`` is imported inside these functions, never at module level: ``optiq`` imports this
+# ``mujoco`` is imported inside these functions, never at module level: optiq.envs imports this
 # module to set MUJOCO_GL, and importing MuJoCo first would fix its GL backend too early.
 
 TRACK_CAMERA = "track"  # the model camera Gymnasium's locomotion envs define to follow the robot

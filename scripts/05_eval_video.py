@@ -1,32 +1,11 @@
 #!/usr/bin/env python
-"""Stage 05: evaluate BC-only and every fine-tuned policy, and record videos.
+"""Stage 05: evaluate every policy and record videos (`optiq eval-video`).
 
-Each policy is run for --episodes deterministic episodes (default eval.final_episodes)
-on seeds that training never used; 05_eval/<label>/eval.json holds the return
-mean/std, episode lengths and every episode's return, and video.mp4 a headless recording
-(MUJOCO_GL=egl, falling back to osmesa; skipped with a warning if neither works).
-Labels: bc_only_seed<N> for each BC seed (bc_only for the single BC of a run without
-per-seed BCs), and <algo>_<init>_seed<N> for each run of stage 04.
+The code, its flags and its --help text are in optiq/commands/eval_video.py.
 """
 
-from __future__ import annotations
-
-from optiq.cli import make_parser, resolve, run_main, seed_arg, setting_arg
-from optiq.evaluation.pipeline import eval_stage
-
-
-def main() -> None:
-    parser = make_parser(__doc__)
-    parser.add_argument("--only", nargs="*", default=None, metavar="LABEL", help="evaluate only these policies")
-    parser.add_argument(
-        "--episodes", type=setting_arg("eval.final_episodes"), default=None, help="evaluation episodes per policy"
-    )
-    parser.add_argument("--seed", type=seed_arg, default=10_000, help="seed of the evaluation episodes")
-    parser.add_argument("--no-video", action="store_true", help="skip video recording")
-    args = parser.parse_args()
-    config, paths = resolve(args)
-    eval_stage(config, paths, args.seed, args.only, args.episodes, not args.no_video, args.device)
-
+from optiq.cli import run_main
+from optiq.commands.eval_video import main
 
 if __name__ == "__main__":
     run_main(main)

@@ -7,9 +7,13 @@ from typing import Any
 import pytest
 from imitation.data import types
 
-import optiq  # noqa: F401  (sets MUJOCO_GL before any env is made)
 from optiq.config import load_env_config
+from optiq.rendering import configure_mujoco_gl
 from tests.helpers import TINY, synthetic_trajectories
+
+# Tests make envs with gym.make too (not only through optiq.envs): pick the headless GL backend
+# before any of them imports MuJoCo, as optiq.envs does before its first env.
+configure_mujoco_gl()
 
 
 @pytest.fixture

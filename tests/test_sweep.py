@@ -172,7 +172,7 @@ def _stage_pid(marker: str) -> int | None:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "04_finetune_rl.py" in cmdline and marker in cmdline:
+        if " -m optiq finetune " in cmdline and marker in cmdline:  # a stage job: python -m optiq finetune ...
             return int(entry.name)
     return None
 

@@ -76,11 +76,11 @@ def env_runs(spec: SweepSpec, outputs: Path) -> list[EnvRun]:
 
 
 def _demos_job(run: EnvRun, unit: Unit) -> Job:
-    """``01_collect_demos.py`` with the env's source (training an expert first where none is shipped)."""
+    """``optiq collect-demos`` (01_collect_demos.py) with the env's source; an env with no shipped expert trains one."""
     if unit.status == "stale":
         _clear(unit.folder)  # as run_all: shared demos replace whatever was there
     opts = run.opts
-    command = _script_command("01_collect_demos.py", run.paths, opts) + ["--seed", str(opts.demos_seed)]
+    command = _script_command("collect-demos", run.paths, opts) + ["--seed", str(opts.demos_seed)]
     command += ["--source", opts.source]
     if opts.controller:
         command += ["--controller", opts.controller]
@@ -96,9 +96,9 @@ def _demos_job(run: EnvRun, unit: Unit) -> Job:
 
 
 def _compare_job(run: EnvRun, unit: Unit) -> Job:
-    """``06_compare.py`` over the study's methods and seeds."""
+    """``optiq compare`` (06_compare.py) over the study's methods and seeds."""
     opts = run.opts
-    command = _script_command("06_compare.py", run.paths, opts) + ["--algo", opts.algo]
+    command = _script_command("compare", run.paths, opts) + ["--algo", opts.algo]
     command += ["--methods", ",".join(opts.methods or ()), "--seeds", *map(str, opts.seeds)]
     return Job(
         f"{run.entry.env_id} compare", command, run.paths.compare.parent / "06_compare.log", 1.0, lambda: 0.0, ""
