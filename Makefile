@@ -23,7 +23,7 @@ $(STAMP): scripts/install.sh constraints.txt pyproject.toml
 quick: install
 	$(PY) run_all.py $(ARGS)
 
-## test: lint and the test suite (~8 min on 2 CPU cores)
+## test: lint and the test suite (~10 min on 2 CPU cores)
 test: install
 	$(PY) -m ruff check optiq scripts tests bench run_all.py
 	$(PY) -m pytest -q tests
