@@ -9,6 +9,7 @@ preferred, OSMesa (software) is the fallback. A user's own ``MUJOCO_GL`` is neve
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import os
 import subprocess
 import sys
@@ -17,14 +18,15 @@ from typing import Any
 import numpy as np
 
 
-def available_gl_backends() -> list[str]:
+@functools.cache  # configure_mujoco_gl runs before every env optiq makes; find_library spawns ldconfig
+def available_gl_backends() -> tuple[str, ...]:
     """Headless backends whose shared libraries can be found on this machine."""
     found = []
     if ctypes.util.find_library("EGL"):
         found.append("egl")
     if ctypes.util.find_library("OSMesa"):
         found.append("osmesa")
-    return found
+    return tuple(found)
 
 
 def configure_mujoco_gl() -> str | None:
