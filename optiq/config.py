@@ -328,6 +328,7 @@ SETTING_RULES: dict[str, Rule] = {
     "finetune.ppo.bc_rl.target_kl": _number(0, low_open=True, null=True),
     "finetune.ppo.bc_rl.bc_reference_episodes": _STEPS,
     "finetune.ppo.bc_rl.bc_adapt_rate": _NON_NEGATIVE,
+    "finetune.ppo.bc_rl.policy_average_steps": _STEPS,
     # --init bc with SAC (DemoSAC)
     "finetune.sac.bc_rl.critic_warmup_steps": _STEPS,
     "finetune.sac.bc_rl.demo_fraction": _FRACTION,
@@ -341,6 +342,7 @@ SETTING_RULES: dict[str, Rule] = {
     "finetune.sac.bc_rl.bc_proposals": _boolean(),
     "finetune.sac.bc_rl.bc_reference_episodes": _STEPS,
     "finetune.sac.bc_rl.bc_adapt_rate": _NON_NEGATIVE,
+    "finetune.sac.bc_rl.policy_average_steps": _STEPS,
     "finetune.sac.bc_rl.target_entropy": _target_entropy(),
     "finetune.sac.bc_rl.learning_starts": _STEPS,
     "finetune.sac.bc_rl.ent_coef": _ent_coef(),

@@ -41,6 +41,7 @@ from optiq.envs import make_env, make_pixel_env
 from optiq.extras import missing_extra_message
 from optiq.policies import PolicyFiles, load_model
 from optiq.rendering import RobotCamera, ensure_render_backend
+from optiq.rl.averaging import evaluated_policy
 
 MIN_VIDEO_SECONDS = 10.0  # a clip is at least this long in real time, unless the episode is shorter
 END_HOLD_SECONDS = 1.0  # an episode that ended holds its last frame this long
@@ -416,14 +417,15 @@ class PeriodicVideo(BaseCallback):
             return
         train_env = self.model.get_env()
         preprocess = train_env.normalize_obs if isinstance(train_env, VecNormalize) else None
-        record_clip(
-            [(None, self.model, preprocess)],
-            self.env_id,
-            self.out_dir / f"step_{self.num_timesteps:09d}.mp4",
-            self.length,
-            self.seed,
-            320,
-            240,
-            self.obs_config,
-            env_wrapper=self.env_wrapper,
-        )
+        with evaluated_policy(self.model):
+            record_clip(
+                [(None, self.model, preprocess)],
+                self.env_id,
+                self.out_dir / f"step_{self.num_timesteps:09d}.mp4",
+                self.length,
+                self.seed,
+                320,
+                240,
+                self.obs_config,
+                env_wrapper=self.env_wrapper,
+            )

@@ -59,6 +59,7 @@ from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
 from optiq.rl.anchor import ReturnDrivenAnchor
+from optiq.rl.averaging import PolicyAveraging
 from optiq.rl.optim import HookedOptimizer
 
 
@@ -173,7 +174,7 @@ class LayerNormSACPolicy(SACPolicy):
         return LayerNormCritic(**critic_kwargs).to(self.device)
 
 
-class DemoSAC(ReturnDrivenAnchor, SAC):
+class DemoSAC(PolicyAveraging, ReturnDrivenAnchor, SAC):
     """SAC with a demo-mixing replay buffer, a critic-only warm-up and a Q-filtered BC anchor."""
 
     def __init__(
@@ -191,6 +192,7 @@ class DemoSAC(ReturnDrivenAnchor, SAC):
         bc_proposals: bool = False,
         bc_reference_episodes: int = 0,
         bc_adapt_rate: float = 1.0,
+        policy_average_steps: int = 0,
         **kwargs: Any,
     ):
         if critic_layer_norm:
@@ -210,6 +212,7 @@ class DemoSAC(ReturnDrivenAnchor, SAC):
         self.bc_reference_episodes = int(bc_reference_episodes)
         self.bc_adapt_rate = float(bc_adapt_rate)
         self._init_anchor()
+        self._init_policy_average(policy_average_steps)
         self._bc_pass: list[float] = []
         self._bc_chosen: list[float] = []
         self._bc_acted: list[float] = []
@@ -227,6 +230,7 @@ class DemoSAC(ReturnDrivenAnchor, SAC):
         self.actor.optimizer = HookedOptimizer(self.actor.optimizer, self._before_actor_step)  # type: ignore[assignment]
         if self.ent_coef_optimizer is not None:
             self.ent_coef_optimizer = HookedOptimizer(self.ent_coef_optimizer, self.actor_is_learning)  # type: ignore[assignment]
+        self._setup_policy_average()
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_bc_pass", "_bc_chosen", "_bc_acted"]
@@ -235,7 +239,7 @@ class DemoSAC(ReturnDrivenAnchor, SAC):
         state_dicts, variables = super()._get_torch_save_params()
         if self.bc_proposer is not None:  # checkpoints only: the exported stock model has no proposer
             state_dicts = [*state_dicts, "bc_proposer"]
-        return state_dicts, variables
+        return self._policy_average_save_params(state_dicts), variables
 
     def freeze_bc_proposer(self) -> None:
         """Copy the actor's current weights (BC's, right after the weight transfer) into the proposer."""
@@ -362,6 +366,7 @@ class DemoSAC(ReturnDrivenAnchor, SAC):
                 super().train(gradient_steps, batch_size)
         else:
             super().train(gradient_steps, batch_size)
+        self.update_policy_average()
         if self._bc_chosen:
             self.logger.record("demo_sac/bc_proposal_chosen", float(np.mean(self._bc_chosen)))
             self._bc_chosen = []

@@ -26,6 +26,7 @@ from optiq.errors import OptiqError
 from optiq.evaluation.video import PeriodicVideo
 from optiq.policies import PolicyFiles, check_spaces, load_model
 from optiq.records import RunRecord
+from optiq.rl.averaging import evaluated_policy
 from optiq.rl.bootstrap import AdapterObsWrapper, load_bundle, save_bundle, write_bundle
 from optiq.rl.demo_sac import DemoSAC
 from optiq.rl.export import save_stock_model, save_vecnormalize
@@ -85,6 +86,7 @@ DEMO_SAC_SETTINGS = (
     "bc_proposals",
     "bc_reference_episodes",
     "bc_adapt_rate",
+    "policy_average_steps",
     "learning_starts",
     "ent_coef",
     "target_entropy",
@@ -306,22 +308,9 @@ def finetune(
             )
         )
     learn(model, total, run_dir, callbacks, config["finetune"]["checkpoint_freq"], progress_bar, f"{algo}_{init}")
-    if state_dict_out is not None:
-        adapters = load_bundle(run_dir / "adapters.pt") if (run_dir / "adapters.pt").is_file() else {}
-        meta = {"env_id": config["env_id"], "algo": algo, "init": init, **(bootstrap.to_json() if bootstrap else {})}
-        write_bundle(
-            state_dict_out,
-            model.policy.state_dict(),
-            adapters.get("adapter_state_dict"),
-            adapters.get("pre_ts_adapter_state_dict"),
-            meta,
-        )
-
-    # The final policy as stock SB3 (PPO.load / SAC.load without optiq); checkpoints/ keeps the resumable run.
-    save_stock_model(model, run_dir / "final_model.zip")
+    with evaluated_policy(model):  # what is handed on is what was evaluated
+        _write_final_policy(model, run_dir, config, algo, init, bootstrap, state_dict_out)
     venv = model.get_env()
-    if isinstance(venv, VecNormalize):
-        save_vecnormalize(venv, run_dir / "vecnormalize.pkl")
     rows = log.rows
     summary = {
         "env_id": config["env_id"],
@@ -349,6 +338,33 @@ def finetune(
         final_return=summary["final_return"], unlearning=summary["unlearning"], bootstrap=summary["bootstrap"]
     )
     return summary
+
+
+def _write_final_policy(
+    model: BaseAlgorithm,
+    run_dir: Path,
+    config: dict[str, Any],
+    algo: str,
+    init: str,
+    bootstrap: BootstrapOptions | None,
+    state_dict_out: Path | None,
+) -> None:
+    """final_model.zip as stock SB3 (PPO.load / SAC.load without optiq), its statistics, and the
+    ``--state-dict-out`` bundle; checkpoints/ keeps the resumable run."""
+    if state_dict_out is not None:
+        adapters = load_bundle(run_dir / "adapters.pt") if (run_dir / "adapters.pt").is_file() else {}
+        meta = {"env_id": config["env_id"], "algo": algo, "init": init, **(bootstrap.to_json() if bootstrap else {})}
+        write_bundle(
+            state_dict_out,
+            model.policy.state_dict(),
+            adapters.get("adapter_state_dict"),
+            adapters.get("pre_ts_adapter_state_dict"),
+            meta,
+        )
+    save_stock_model(model, run_dir / "final_model.zip")
+    venv = model.get_env()
+    if isinstance(venv, VecNormalize):
+        save_vecnormalize(venv, run_dir / "vecnormalize.pkl")
 
 
 def _start_pretrained(

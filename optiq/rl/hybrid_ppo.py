@@ -50,6 +50,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from optiq.rl.anchor import ReturnDrivenAnchor
+from optiq.rl.averaging import PolicyAveraging
 from optiq.rl.optim import HookedOptimizer
 from optiq.rl.vtrace import discounted_returns, vtrace
 
@@ -77,6 +78,7 @@ class HybridSettings:
     log_std_floor: float | None = None
     bc_reference_episodes: int = 0  # > 0: the anchor's weight follows the returns (optiq/rl/anchor.py)
     bc_adapt_rate: float = 1.0  # log-scale step per training episode at a full shortfall
+    policy_average_steps: int = 0  # > 0: evaluate and save the weights' average over this many env steps
 
     def __post_init__(self) -> None:
         if self.bc_loss not in BC_LOSSES:
@@ -122,12 +124,13 @@ def actor_parameter_names(policy: ActorCriticPolicy) -> set[str]:
     return {name for name, _ in policy.named_parameters() if name.startswith(prefixes)}
 
 
-class HybridPPO(ReturnDrivenAnchor, PPO):
+class HybridPPO(PolicyAveraging, ReturnDrivenAnchor, PPO):
     """SB3 PPO plus the BC-preserving extensions described in the module docstring."""
 
     def __init__(self, *args: Any, hybrid: HybridSettings | None = None, **kwargs: Any):
         self.hybrid = hybrid or HybridSettings()
         self._init_anchor()
+        self._init_policy_average(self.hybrid.policy_average_steps)
         self._demo: dict[str, np.ndarray] | None = None
         self._iteration: DemoIteration | None = None
         self._behaviour_policy: ActorCriticPolicy | None = None
@@ -149,6 +152,11 @@ class HybridPPO(ReturnDrivenAnchor, PPO):
         )
         inner.param_groups[0]["lr"] = inner.param_groups[1]["lr"] = base.param_groups[0]["lr"]
         self.policy.optimizer = HookedOptimizer(inner, self._before_optimizer_step)  # type: ignore[assignment]
+        self._setup_policy_average()
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        return self._policy_average_save_params(state_dicts), variables
 
     def _excluded_save_params(self) -> list[str]:
         # Demos and the behaviour policy are inputs, re-attached by set_demonstrations on resume.
@@ -316,6 +324,7 @@ class HybridPPO(ReturnDrivenAnchor, PPO):
             super().train()
         finally:
             self.max_grad_norm = self._clip_norm
+        self.update_policy_average()
         if not self.in_critic_warmup():
             self._actor_iterations += 1
         self.logger.record("hybrid/bc_coeff", self.bc_coefficient())

@@ -27,6 +27,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_nor
 
 from optiq.atomic_io import read_json, write_json, write_text, write_with
 from optiq.errors import OptiqError
+from optiq.rl.averaging import evaluated_policy
 from optiq.rl.export import save_vecnormalize
 from optiq.rl.interrupt import Interrupted, StopOnSignal, stop_on_signals, stop_requested
 
@@ -196,6 +197,11 @@ class PeriodicEvaluation(BaseCallback):
             self.evaluate()
 
     def evaluate(self) -> dict[str, float]:
+        # The policy users get: the weights' average where the model keeps one (optiq/rl/averaging.py).
+        with evaluated_policy(self.model):
+            return self._evaluate()
+
+    def _evaluate(self) -> dict[str, float]:
         train_env = self.model.get_env()
         if isinstance(train_env, VecNormalize):
             sync_envs_normalization(train_env, self.eval_venv)
