@@ -78,7 +78,7 @@ def test_periodic_evaluation_evaluates_the_average(tmp_path, monkeypatch):
     model.learn(128)
     seen = []
     monkeypatch.setattr(
-        training, "evaluate_returns", lambda m, venv, n: (seen.append(m.policy) or (th.zeros(1).numpy(),) * 2)
+        training, "evaluate_returns", lambda m, venv, n: seen.append(m.policy) or (th.zeros(1).numpy(),) * 2
     )
     evaluation = PeriodicEvaluation(make_vec("Hopper-v5", 1, seed=1), EvalLog(tmp_path / "eval.csv"), 1000, 1)
     evaluation.init_callback(model)
