@@ -8,7 +8,7 @@ from stable_baselines3 import PPO
 
 from optiq.envs import make_vec
 from optiq.rl import training
-from optiq.rl.averaging import average_weight, evaluated_policy
+from optiq.rl.averaging import average_decay, evaluated_policy
 from optiq.rl.demo_sac import DemoSAC
 from optiq.rl.export import stock_model
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
@@ -27,11 +27,10 @@ def _flat(policy: th.nn.Module) -> th.Tensor:
     return th.cat([t.flatten() for t in policy.state_dict().values() if t.is_floating_point()])
 
 
-def test_average_weight_follows_the_horizon_in_env_steps():
-    assert average_weight(1000, 1000) == pytest.approx(1 - math.exp(-1))
-    # one update after 2n steps moves the average as far as two updates after n steps each
-    two = 1 - (1 - average_weight(64, 500)) ** 2
-    assert average_weight(128, 500) == pytest.approx(two)
+def test_average_decay_follows_the_horizon_in_env_steps():
+    assert average_decay(1000, 1000) == pytest.approx(math.exp(-1))
+    # one update after 2n steps keeps as much of the old average as two updates after n steps each
+    assert average_decay(128, 500) == pytest.approx(average_decay(64, 500) ** 2)
 
 
 def test_update_moves_the_average_towards_the_weights_by_the_horizon():
@@ -46,6 +45,18 @@ def test_update_moves_the_average_towards_the_weights_by_the_horizon():
     model.update_policy_average()
     moved = _flat(model.averaged_policy) - start
     assert th.allclose(moved, th.full_like(moved, 1 - math.exp(-1)), atol=1e-5)
+
+
+def test_the_average_starts_from_the_weights_learn_starts_from():
+    model = _ppo(horizon=500)
+    with th.no_grad():  # as copy_bc_weights does after construction
+        for p in model.policy.parameters():
+            p.add_(0.5)
+    start = _flat(model.policy).clone()
+    model.learn(64)  # one rollout, one update
+    decay = average_decay(64, 500)
+    expected = decay * start + (1 - decay) * _flat(model.policy)
+    assert th.allclose(_flat(model.averaged_policy), expected, atol=1e-6)
 
 
 def test_training_is_unchanged_and_the_average_lags_the_weights():
@@ -63,7 +74,7 @@ def test_evaluated_policy_swaps_in_the_average_and_restores_the_raw_one():
     model = _ppo(horizon=256)
     raw = model.policy
     with evaluated_policy(model):
-        assert model.policy is raw  # not started: the raw policy (step 0, BC as copied) is the average
+        assert model.policy is raw  # not started: the raw policy (BC as copied) is the average
     model.learn(128)
     with evaluated_policy(model):
         assert model.policy is model.averaged_policy

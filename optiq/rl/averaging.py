@@ -9,8 +9,9 @@ Nikishin et al. 2018). Training is unchanged: the raw policy acts in the trainin
 takes the gradient steps. Evaluations, the best and final models, exported state dicts and
 videos use the average (:func:`evaluated_policy`).
 
-Each ``train()`` call moves the average towards the current weights by ``1 - exp(-n / H)``,
-with ``n`` the env steps since the last update and ``H = policy_average_steps``, so the
+The average starts at the weights learn() starts from, and each ``train()`` call keeps
+``exp(-n / H)`` of it and takes the rest from the current weights, with ``n`` the env steps
+since the last update and ``H = policy_average_steps``, so the
 horizon means the same for PPO (one update per rollout) and SAC (one per env step). The
 average is a policy module saved with the model (a state dict in the zip), so a resumed run
 continues it.
@@ -28,9 +29,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 
 
-def average_weight(steps: int, horizon: int) -> float:
-    """How far one update moves the average towards the current weights after ``steps`` env steps."""
-    return 1.0 - math.exp(-steps / horizon)
+def average_decay(steps: int, horizon: int) -> float:
+    """The share of the old average an update keeps after ``steps`` env steps: ``exp(-steps / horizon)``."""
+    return math.exp(-steps / horizon)
 
 
 class PolicyAveraging:
@@ -70,20 +71,29 @@ class PolicyAveraging:
     def _policy_average_save_params(self, state_dicts: list[str]) -> list[str]:
         return [*state_dicts, "averaged_policy"] if self.averaged_policy is not None else state_dicts
 
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
+        result = super()._setup_learn(*args, **kwargs)  # type: ignore[misc]
+        # The average starts as the policy learn() starts from (BC's weights, copied in by then);
+        # a resumed run keeps the average it saved.
+        if self.averaged_policy is not None and self.policy_averaged_at is None:
+            self.averaged_policy.load_state_dict(self.policy.state_dict())
+            self.policy_averaged_at = int(self.num_timesteps)
+        return result
+
     @th.no_grad()
     def update_policy_average(self) -> None:
         """Move the average towards the current weights (the first call copies them)."""
         if self.averaged_policy is None:
             return
         current = self.policy.state_dict()
-        averaged = self.averaged_policy.state_dict()
         if self.policy_averaged_at is None:
             self.averaged_policy.load_state_dict(current)
         else:
-            weight = average_weight(self.num_timesteps - self.policy_averaged_at, self.policy_average_steps)
+            decay = average_decay(self.num_timesteps - self.policy_averaged_at, self.policy_average_steps)
+            averaged = self.averaged_policy.state_dict()
             for name, tensor in current.items():
                 if tensor.is_floating_point():
-                    averaged[name].lerp_(tensor, weight)
+                    averaged[name].mul_(decay).add_(tensor, alpha=1.0 - decay)
                 else:
                     averaged[name].copy_(tensor)
         self.policy_averaged_at = int(self.num_timesteps)
@@ -91,10 +101,8 @@ class PolicyAveraging:
 
 @contextmanager
 def evaluated_policy(model: BaseAlgorithm) -> Iterator[BaseAlgorithm]:
-    """``model`` with its averaged policy in place of the raw one, if it keeps one that has started.
-
-    Before the first update (step 0: the BC policy as copied) the raw policy is the average.
-    """
+    """``model`` with its averaged policy in place of the raw one, if it keeps one that has started
+    (before learn() starts, the raw policy is the average)."""
     averaged = getattr(model, "averaged_policy", None)
     if averaged is None or getattr(model, "policy_averaged_at", None) is None:
         yield model
