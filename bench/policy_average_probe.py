@@ -9,7 +9,7 @@ start states). The averages use the shipped arithmetic, so a column equals the e
 with that ``policy_average_steps`` writes (checked: Hopper-v5 expert seed 1, 5k, to 40k steps).
 
 It reuses the demos and BC of a ``bench/sample_efficiency.py`` run folder (stages 01-03 are
-copied) and writes ``<out>/<env>/<regime>_ppo_seed<N>/04_finetune/.../average_eval.csv``; then
+copied) and writes ``<out>/<env>/<regime>_<algo>_seed<N>/04_finetune/.../average_eval.csv``; then
 prints floor / beyond / vs_scratch / speedup per column with the bench's definitions.
 
   python bench/policy_average_probe.py --regime expert --seed 1       # after sample_efficiency.py --quick
@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--env", default="Hopper-v5")
     parser.add_argument("--regime", choices=bench.REGIMES, required=True)
     parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--algo", choices=["ppo", "sac"], default="ppo", help="HybridPPO or DemoSAC")
     parser.add_argument("--budget", type=int, default=200_000, help="env steps of the run")
     parser.add_argument("--horizons", type=int, nargs="+", default=[5000, 10000, 20000], help="env steps")
     parser.add_argument("--bench-outputs", type=Path, default=REPO / "outputs" / "bench", help="where the BCs are")
@@ -122,7 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     HORIZONS[:] = args.horizons
 
-    name = f"{args.regime}_ppo_seed{args.seed}"
+    name = f"{args.regime}_{args.algo}_seed{args.seed}"
     source, target = args.bench_outputs / args.env / name, args.outputs / args.env / name
     for stage in ("01_demos", "02_bc", "03_select"):
         if not (source / stage).is_dir():
@@ -133,12 +134,12 @@ def main() -> None:
     finetune_module.PeriodicEvaluation = AverageProbe  # type: ignore[misc]
     from optiq.commands.finetune import main as finetune_main
 
-    overrides = [*bench.EVAL, "finetune.ppo.bc_rl.policy_average_steps=0"]
+    overrides = [*bench.EVAL, f"finetune.{args.algo}.bc_rl.policy_average_steps=0"]
     argv = ["--env", args.env, "--preset", "full", "--run-name", name, "--outputs", str(args.outputs)]
-    argv += ["--algo", "ppo", "--init", "bc", "--seed", str(args.seed), "--total-steps", str(args.budget)]
+    argv += ["--algo", args.algo, "--init", "bc", "--seed", str(args.seed), "--total-steps", str(args.budget)]
     argv += ["--device", "cpu", "--no-progress", *[item for o in overrides for item in ("--set", o)]]
     finetune_main(argv)
-    csv_path = target / "04_finetune" / f"ppo_bc_seed{args.seed}" / "average_eval.csv"
+    csv_path = target / "04_finetune" / f"{args.algo}_bc_seed{args.seed}" / "average_eval.csv"
     print(report(csv_path, args.env, args.regime, args.budget))
 
 
