@@ -34,7 +34,7 @@ from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalizati
 
 import optiq.rl.finetune as finetune_module  # noqa: E402
 from optiq.atomic_io import read_json, write_text  # noqa: E402
-from optiq.rl.averaging import average_decay  # noqa: E402
+from optiq.rl.averaging import average_decay, blend_into  # noqa: E402
 from optiq.rl.training import PeriodicEvaluation, evaluate_returns  # noqa: E402
 
 HORIZONS: list[int] = []
@@ -65,13 +65,12 @@ class AverageProbe(PeriodicEvaluation):
         else:
             steps = self.num_timesteps - self.averaged_at
             for horizon, average in self.averages.items():
-                decay = average_decay(steps, horizon)
-                for name, tensor in weights.items():
-                    if tensor.is_floating_point():
-                        average[name].mul_(decay).add_(tensor, alpha=1.0 - decay)
-                    else:
-                        average[name].copy_(tensor)
+                blend_into(average, weights, average_decay(steps, horizon))
         self.averaged_at = self.num_timesteps
+
+    def _on_training_end(self) -> None:
+        self._on_rollout_start()  # the last train() has no rollout after it; the shipped average includes it
+        super()._on_training_end()
 
     def _evaluate(self) -> dict[str, float]:
         row = super()._evaluate()

@@ -34,6 +34,16 @@ def average_decay(steps: int, horizon: int) -> float:
     return math.exp(-steps / horizon)
 
 
+@th.no_grad()
+def blend_into(averaged: dict[str, th.Tensor], current: dict[str, th.Tensor], decay: float) -> None:
+    """``averaged = decay * averaged + (1 - decay) * current`` in place, per tensor (integers copied)."""
+    for name, tensor in current.items():
+        if tensor.is_floating_point():
+            averaged[name].mul_(decay).add_(tensor, alpha=1.0 - decay)
+        else:
+            averaged[name].copy_(tensor)
+
+
 class PolicyAveraging:
     """Mixin for an SB3 algorithm (listed before it): keeps ``averaged_policy`` beside ``policy``.
 
@@ -75,9 +85,8 @@ class PolicyAveraging:
         result = super()._setup_learn(*args, **kwargs)  # type: ignore[misc]
         # The average starts as the policy learn() starts from (BC's weights, copied in by then);
         # a resumed run keeps the average it saved.
-        if self.averaged_policy is not None and self.policy_averaged_at is None:
-            self.averaged_policy.load_state_dict(self.policy.state_dict())
-            self.policy_averaged_at = int(self.num_timesteps)
+        if self.policy_averaged_at is None:
+            self.update_policy_average()
         return result
 
     @th.no_grad()
@@ -90,12 +99,7 @@ class PolicyAveraging:
             self.averaged_policy.load_state_dict(current)
         else:
             decay = average_decay(self.num_timesteps - self.policy_averaged_at, self.policy_average_steps)
-            averaged = self.averaged_policy.state_dict()
-            for name, tensor in current.items():
-                if tensor.is_floating_point():
-                    averaged[name].mul_(decay).add_(tensor, alpha=1.0 - decay)
-                else:
-                    averaged[name].copy_(tensor)
+            blend_into(self.averaged_policy.state_dict(), current, decay)
         self.policy_averaged_at = int(self.num_timesteps)
 
 
