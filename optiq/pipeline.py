@@ -808,7 +808,7 @@ def _print_summary(summary: dict[str, Any], paths: RunPaths, timings: dict[str, 
     table = Table(
         title=f"{summary['env_id']} ({summary['algo'].upper()}): expert return {summary['expert_return']:,.0f}"
     )
-    for column in ("method", "n", "final return", "normalised", "steps to 90 % expert", "speedup"):
+    for column in ("method", "n", "final return", "normalised", "steps to 90 % expert", "speedup to scratch's final"):
         table.add_column(column)
     for row in summary["rows"]:
         aggregate = "IQM" if row["aggregate"] == "iqm" else "mean"  # IQM of <= 3 seeds is their mean

@@ -100,6 +100,30 @@ def test_the_bc_only_row_has_one_score_per_bc_seed(tiny_config, tmp_path):
     assert {row["method"]: row for row in all_seeds["rows"]}["bc_only"]["n"] == 4
 
 
+def test_the_speedup_target_is_where_scratch_ends_so_bc_noise_cannot_flip_the_clause(tiny_config, tmp_path):
+    # Scratch ends at ~800, far below 90 % of the expert (2,700). Against that threshold one BC -> RL seed that
+    # misses it turned ">= 2x" into "not bounded"; against scratch's own final return both read "at start".
+    from optiq.compare.report import compare
+
+    clauses = []
+    for name, finals in (("all_reach", (3000.0, 3001.0, 3002.0)), ("one_misses", (3000.0, 1900.0, 3002.0))):
+        paths = RunPaths(tmp_path / name, "Hopper-v5", "quick")
+        write_json(paths.demos / "metadata.json", {"source": "expert", "expert_return_mean": 3000.0})
+        for seed, final in enumerate(finals):
+            _fake_run(paths, "ppo", "bc", seed, final)  # step 0 = final / 2 >= 950: above scratch's end
+            _fake_run(paths, "ppo", "scratch", seed, 800.0 + seed)
+        summary = compare(paths, tiny_config, "ppo")
+        assert summary["speedup_target"] == pytest.approx(801.0) and summary["threshold"] == pytest.approx(2700.0)
+        assert summary["speedup"]["bound"] == "at_start" and summary["speedup"]["at_start_seeds"] == 3
+        clauses.append(summary["verdict"].split("speedup to ")[1].split(";")[0])
+    assert (
+        clauses[0]
+        == clauses[1]
+        == "RL from scratch's final return (801) at start on 3/3 seeds (BC alone is already there"
+    )
+    assert "speedup target (RL from scratch's final return) 801.0" in (paths.compare / "report.md").read_text()
+
+
 def test_threads_per_process_share_the_cores(monkeypatch):
     from optiq.seeding import THREADS_ENV, child_thread_env, threads_per_process
 

@@ -5,7 +5,7 @@ Reads 01_demos/metadata.json (expert return), 04_finetune/<algo>_{bc,scratch}_se
 were run (--seeds: only these), and writes 06_compare/: learning_curves.png (with BC-only and expert reference
 lines), results.csv, results.md (verdict first) and results.json: final return, return
 at 25/50/100 % of the budget, env steps to reach 90 % of expert return, speedup of
-BC -> RL over scratch, unlearning ratio. The BC-only row has one score per BC seed
+BC -> RL over scratch (env steps to scratch's final return), unlearning ratio. The BC-only row has one score per BC seed
 (05_eval/bc_only_seed<N>). --methods adds rows for other stage-04 runs:
 bc_naive (BC -> stock RL), airl, gail, dagger (04_finetune_rl.py --init airl|gail|dagger).
 """

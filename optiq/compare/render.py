@@ -35,17 +35,25 @@ TABLE_NOTE = (
     "so the interval is shown as that range; one value: no interval. Normalised: the same aggregate, 0 = random "
     "policy, 1 = expert. Steps to 90 % expert: reached = two consecutive evaluations at or above the threshold (the "
     "last evaluation counts on its own), at the first of them; a seed that never got there counts as the whole "
-    "budget and makes the number a lower bound ('>='). Speedup: scratch's steps / BC -> RL's steps; '>=' when "
-    "scratch missed the threshold on some seed, '<=' when BC -> RL did, not bounded when both did, 'at start' when "
-    "BC -> RL was already there at step 0 on some seed (no finite ratio). Unlearning ratio: worst evaluation return "
-    "in the first 20 % of fine-tuning / return at step 0 (1 = nothing forgotten)."
+    "budget and makes the number a lower bound ('>='). Speedup to scratch's final: mean steps to RL from scratch's "
+    "final return (its row's aggregate), scratch's / BC -> RL's, reached as above; '>=' when some scratch seed "
+    "never got there (a seed ending below the aggregate), '<=' when some BC -> RL seed did not, not bounded when "
+    "both, 'at start' when BC -> RL was already there at step 0 on some seed (no finite ratio). "
+    "Unlearning ratio: worst evaluation return in the first 20 % of fine-tuning / return at step 0 "
+    "(1 = nothing forgotten)."
 )
+
+
+def _speedup_target_text(summary: dict[str, Any]) -> str:
+    """', speedup target (scratch's final return) 845.3' or '' without scratch (older results have no key)."""
+    target = summary.get("speedup_target")
+    return f", speedup target (RL from scratch's final return) {target:,.1f}" if target is not None else ""
 
 
 def render_table(rows: list[dict[str, Any]], speedup: SpeedupEstimate) -> str:
     lines = [
         "| method | n | final return [interval] | mean ± std | normalised (same aggregate) | at 25 % | at 50 % "
-        "| at 100 % | steps to 90 % expert [interval] | speedup vs scratch [interval] | P(better than scratch) "
+        "| at 100 % | steps to 90 % expert [interval] | speedup to scratch's final [interval] | P(better than scratch) "
         "| unlearning ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -126,7 +134,7 @@ def render_report_md(
         f"Expert ({summary.get('demonstrator', 'expert')}) return {summary['expert_return']:,.1f}, "
         f"random policy {summary['random_return']:,.1f}, "
         f"threshold (90 % of expert) {summary['threshold']:,.1f}, reached = two consecutive evaluations at or "
-        f"above, budget {int(summary['budget']):,} env steps.",
+        f"above{_speedup_target_text(summary)}, budget {int(summary['budget']):,} env steps.",
         "",
         "## Results",
         "",
@@ -195,8 +203,8 @@ th {{ background: #f4f4f4; }} img {{ max-width: 100%; }} .note {{ color: #555; f
 <p class="verdict"><strong>Verdict.</strong> {html.escape(summary["verdict"])}</p>
 <p>Expert ({html.escape(summary.get("demonstrator", "expert"))}) return {summary["expert_return"]:,.1f},
 random policy {summary["random_return"]:,.1f},
-threshold {summary["threshold"]:,.1f} (reached = two consecutive evaluations at or above),
-budget {int(summary["budget"]):,} env steps.</p>
+threshold (90 % of expert) {summary["threshold"]:,.1f} (reached = two consecutive evaluations at or
+above){html.escape(_speedup_target_text(summary))}, budget {int(summary["budget"]):,} env steps.</p>
 <h2>Results</h2>
 {md_table_to_html(table)}
 <h2>Learning curves</h2>

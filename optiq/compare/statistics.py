@@ -296,7 +296,7 @@ class SpeedupEstimate:
     def text(self) -> str:
         if self.bound == "at_start":
             seeds = f"{self.at_start}/{self.n} seed{'s' if self.n != 1 else ''}"
-            return f"at start on {seeds} (BC alone is already at the threshold; no finite ratio)"
+            return f"at start on {seeds} (BC alone is already there; no finite ratio)"
         if self.bound == "unknown":
             return "not bounded: neither method reached the threshold on every seed"
         if self.estimate is None:

@@ -60,7 +60,9 @@ def make_verdict(
       happens by chance 1 / C(n_a + n_b, n_a) of the time (1 in 6 for 2 vs 2 seeds), so with
       a range it also takes that chance <= ``ALPHA`` (5 %, e.g. 3 vs 3 seeds). One value has no
       interval, so it is never resolved.
-    * The speedup with its bound ("<=", ">=", "at start", "not bounded") and P(BC->RL > scratch).
+    * The speedup to RL from scratch's final return (the scratch row's aggregate: a target that
+      depends on scratch only, so BC's noise cannot decide whether there is a ratio at all) with
+      its bound ("<=", ">=", "at start", "not bounded"), and P(BC->RL > scratch).
     """
     by_method = {row["method"]: row for row in rows}
     bc_rl, scratch, bc = by_method.get("bc_rl"), by_method.get("scratch"), by_method.get("bc_only")
@@ -80,7 +82,7 @@ def make_verdict(
     )
     if bc:
         text += f"; vs BC alone ({quote_aggregate(bc)} over {count_text(bc)}): {_difference(bc_rl, bc, 'BC alone')}"
-    text += f"; speedup to 90 % of {reference} return {speedup.text()}"
+    text += f"; speedup to RL from scratch's final return ({scratch['final_return']:,.0f}) {speedup.text()}"
     if improvement is not None:
         text += f"; P(BC->RL > scratch) = {improvement.text(2)}"
     fewest = min(bc_rl["n"], scratch["n"])
