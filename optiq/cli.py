@@ -11,11 +11,13 @@ import argparse
 import re
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from optiq.config import (
+    ALGOS,
     DEFAULT_ENV,
     DEFAULT_HPARAMS,
     MAX_SEED,
@@ -56,7 +58,10 @@ def _flag_type(check: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def setting_arg(dotted: str) -> Callable[[str], Any]:
-    """``type=`` for a flag that overrides the setting ``dotted``: the same range as in hparams.yml."""
+    """``type=`` for a flag that overrides the setting ``dotted``: the same range as in hparams.yml.
+
+    The returned callable carries ``.setting = dotted``, so a test can list every flag's setting.
+    """
     rule = setting_rule(dotted)
     if rule is None:
         raise KeyError(f"no range for setting '{dotted}' in optiq.config.SETTING_RULES")
@@ -67,7 +72,55 @@ def setting_arg(dotted: str) -> Callable[[str], Any]:
         except ValueError:
             raise ValueError(f"must be {rule.expect} (like {dotted} in hparams.yml), got {text}") from None
 
-    return _flag_type(check)
+    parse = _flag_type(check)
+    parse.setting = dotted  # type: ignore[attr-defined]
+    return parse
+
+
+@dataclass(frozen=True)
+class SettingFlag:
+    """A dedicated flag that is an alias of ``--set KEY=VALUE`` (``{algo}`` in ``key``: the run's algorithm).
+
+    The flags of a stage are declared once as a tuple of these; :func:`add_setting_flags` makes the
+    argparse flags (range checked like hparams.yml) and :func:`resolve` turns the given ones into
+    ``--set`` overrides applied after the user's own, so there is one override path.
+    """
+
+    flag: str
+    key: str
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def algos(self) -> tuple[str, ...]:
+        """The algorithms that have this setting (all of them for a key without ``{algo}``)."""
+        if "{algo}" not in self.key:
+            return ALGOS
+        return tuple(algo for algo in ALGOS if setting_rule(self.key.format(algo=algo)) is not None)
+
+    def setting(self, algo: str) -> str:
+        """The dotted key this flag sets for ``algo``; a one-line error where ``algo`` has no such setting."""
+        if algo not in self.algos:
+            key = self.key.format(algo=self.algos[0])
+            raise OptiqError(f"{self.flag} sets {key}, which {algo.upper()} does not have (drop it or pass --algo)")
+        return self.key.format(algo=algo)
+
+
+def add_setting_flags(group: argparse.ArgumentParser | argparse._ArgumentGroup, flags: Sequence[SettingFlag]) -> None:
+    """Add ``flags`` to ``group``, each checked with the range of its setting and saying which ``--set`` it is."""
+    for flag in flags:
+        example = flag.key.format(algo=flag.algos[0])
+        only = f"; {'/'.join(a.upper() for a in flag.algos)} only" if len(flag.algos) < len(ALGOS) else ""
+        group.add_argument(
+            flag.flag,
+            dest=flag.dest,
+            type=setting_arg(example),
+            default=argparse.SUPPRESS,  # absent from args unless given: the setting keeps its value
+            help=f"{flag.help} (--set {flag.key.replace('{algo}', '<algo>')}{only}; default: that setting)",
+        )
 
 
 def int_arg(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -152,9 +205,19 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], RunPaths]:
-    """Load the env's settings (preset + --set overrides) and the run's folders."""
+def resolve(args: argparse.Namespace, setting_flags: Sequence[SettingFlag] = ()) -> tuple[dict[str, Any], RunPaths]:
+    """Load the env's settings (preset, --set overrides, then the given ``setting_flags``) and the run's folders.
+
+    A dedicated flag is the ``--set`` of its key, applied after the user's ``--set`` (so the flag wins).
+    """
     overrides = dict(parse_override(text) for text in args.overrides)
+    given = [(flag, getattr(args, flag.dest)) for flag in setting_flags if hasattr(args, flag.dest)]
+    if any("{algo}" in flag.key for flag, _ in given):
+        algo = getattr(args, "algo", None)
+        if algo is None:  # run.algo, as the layers below --set the flags join resolve it
+            algo = load_env_config(args.env, args.preset, args.hparams, overrides, obs_mode=args.obs)["run"]["algo"]
+    for flag, value in given:
+        overrides[flag.setting(algo) if "{algo}" in flag.key else flag.key] = value
     config = load_env_config(args.env, args.preset, args.hparams, overrides, obs_mode=args.obs)
     default_name = f"{args.preset}-pixels" if pixel_mode(config) else args.preset
     paths = RunPaths(Path(args.outputs), args.env, args.run_name or default_name)

@@ -17,20 +17,41 @@ they do not resume: an unfinished one starts over.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from optiq.cli import int_arg, make_parser, resolve, run_main, seed_arg, setting_arg
-from optiq.rl.pipeline import (
-    EXTENSION_FLAGS,
-    apply_extension_flags,
-    apply_run_flags,
-    bootstrap_options,
-    finetune_stage,
-    resolve_init,
+from optiq.cli import SettingFlag, add_setting_flags, int_arg, make_parser, resolve, run_main, seed_arg
+from optiq.rl.pipeline import bootstrap_options, finetune_stage, resolve_init
+
+# Each dedicated flag is the --set of one setting, declared once here ({algo}: the run's --algo).
+RUN_LENGTH_FLAGS = (SettingFlag("--total-steps", "finetune.total_timesteps", "env steps"),)
+EXTENSION_FLAGS = (
+    SettingFlag(
+        "--warm-start-steps", "finetune.{algo}.bc_rl.critic_warmup_steps", "env steps of critic-only training first"
+    ),
+    SettingFlag(
+        "--actor-lr-warmup-steps", "finetune.{algo}.bc_rl.actor_lr_warmup_steps", "env steps of the actor LR ramp"
+    ),
+    SettingFlag(
+        "--actor-lr-scale", "finetune.{algo}.bc_rl.actor_lr_scale", "actor LR relative to PPO's after the ramp"
+    ),
+    SettingFlag("--bc-coeff", "finetune.{algo}.bc_rl.bc_coeff", "weight of the BC loss on demo batches (lambda0)"),
+    SettingFlag("--bc-decay", "finetune.{algo}.bc_rl.bc_decay", "per-iteration decay of the BC weight (lambda1)"),
+    SettingFlag("--mix-ratio", "finetune.{algo}.bc_rl.mix_ratio", "share of each minibatch from demos (V-trace)"),
+    SettingFlag("--rho-bar", "finetune.{algo}.bc_rl.rho_bar", "V-trace cap on importance ratios of TD errors"),
+    SettingFlag("--c-bar", "finetune.{algo}.bc_rl.c_bar", "V-trace cap on importance ratios of the trace"),
+    SettingFlag("--log-std-subtract", "finetune.{algo}.bc_rl.log_std_subtract", "subtract from BC's log std"),
+    SettingFlag("--demo-fraction", "finetune.{algo}.bc_rl.demo_fraction", "share of each replay batch from demos"),
 )
+RUN_FLAGS = (
+    SettingFlag("--num-envs", "finetune.{algo}.n_envs", "parallel envs"),
+    SettingFlag("--eval-freq", "eval.eval_freq", "env steps between evaluations"),
+    SettingFlag("--eval-episodes", "eval.n_eval_episodes", "episodes per evaluation"),
+)
+SETTING_FLAGS = RUN_LENGTH_FLAGS + EXTENSION_FLAGS + RUN_FLAGS
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(__doc__)
     parser.add_argument("--algo", choices=["ppo", "sac"], default=None, help="RL algorithm (default: run.algo)")
     parser.add_argument(
@@ -43,65 +64,11 @@ def main(argv: list[str] | None = None) -> None:
         "dagger: imitation's DAgger querying the stage-01 expert (imitation.dagger.budget_fraction of the budget)",
     )
     parser.add_argument("--seed", type=seed_arg, default=0, help="random seed")
-    parser.add_argument(
-        "--total-steps",
-        type=setting_arg("finetune.total_timesteps"),
-        default=None,
-        help="env steps (default: finetune.total_timesteps)",
-    )
+    add_setting_flags(parser, RUN_LENGTH_FLAGS)
     parser.add_argument("--resume", type=Path, default=None, help="resume from this checkpoints/ folder or model zip")
     parser.add_argument("--restart", action="store_true", help="delete this run's checkpoints and start over")
     ext = parser.add_argument_group("BC-preserving extensions (override finetune.<algo>.bc_rl; --init bc only)")
-    ext.add_argument(
-        "--warm-start-steps",
-        type=setting_arg("finetune.ppo.bc_rl.critic_warmup_steps"),
-        help="env steps of critic-only training before the actor learns",
-    )
-    ext.add_argument(
-        "--actor-lr-warmup-steps",
-        type=setting_arg("finetune.ppo.bc_rl.actor_lr_warmup_steps"),
-        help="PPO: env steps over which the actor LR ramps up",
-    )
-    ext.add_argument(
-        "--actor-lr-scale",
-        type=setting_arg("finetune.ppo.bc_rl.actor_lr_scale"),
-        help="PPO: actor LR relative to PPO's after the warm-up",
-    )
-    ext.add_argument(
-        "--bc-coeff",
-        type=setting_arg("finetune.ppo.bc_rl.bc_coeff"),
-        help="PPO: weight of the BC loss on demo batches (lambda0)",
-    )
-    ext.add_argument(
-        "--bc-decay",
-        type=setting_arg("finetune.ppo.bc_rl.bc_decay"),
-        help="PPO: per-iteration decay of the BC weight (lambda1)",
-    )
-    ext.add_argument(
-        "--mix-ratio",
-        type=setting_arg("finetune.ppo.bc_rl.mix_ratio"),
-        help="PPO: share of each minibatch taken from demos (V-trace corrected)",
-    )
-    ext.add_argument(
-        "--rho-bar",
-        type=setting_arg("finetune.ppo.bc_rl.rho_bar"),
-        help="PPO: V-trace cap on importance ratios for TD errors/advantages",
-    )
-    ext.add_argument(
-        "--c-bar",
-        type=setting_arg("finetune.ppo.bc_rl.c_bar"),
-        help="PPO: V-trace cap on importance ratios for the trace",
-    )
-    ext.add_argument(
-        "--log-std-subtract",
-        type=setting_arg("finetune.ppo.bc_rl.log_std_subtract"),
-        help="PPO: subtract from the BC policy's log std (less noise)",
-    )
-    ext.add_argument(
-        "--demo-fraction",
-        type=setting_arg("finetune.sac.bc_rl.demo_fraction"),
-        help="SAC: share of each replay batch drawn from demos",
-    )
+    add_setting_flags(ext, EXTENSION_FLAGS)
     pre = parser.add_argument_group("pretrained encoder start (optiq train rl)")
     pre.add_argument(
         "--pretrained", type=Path, help="TorchScript .ts or state-dict .pth encoder (implies --init pretrained)"
@@ -121,19 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     pre.add_argument("--bc-batch-size", type=int_arg(1), default=256, help="batch size of the BC warm-up")
     pre.add_argument("--state-dict-out", type=Path, help="also write a self-contained state-dict bundle here")
     run = parser.add_argument_group("training run")
-    run.add_argument(
-        "--num-envs", type=setting_arg("finetune.ppo.n_envs"), help="parallel envs (overrides finetune.<algo>.n_envs)"
-    )
-    run.add_argument(
-        "--eval-freq",
-        type=setting_arg("eval.eval_freq"),
-        help="env steps between evaluations (overrides eval.eval_freq)",
-    )
-    run.add_argument(
-        "--eval-episodes",
-        type=setting_arg("eval.n_eval_episodes"),
-        help="episodes per evaluation (overrides eval.n_eval_episodes)",
-    )
+    add_setting_flags(run, RUN_FLAGS)
     run.add_argument("--record-video", action="store_true", help="record videos of the policy during training")
     run.add_argument("--video-every", type=int_arg(1), default=50_000, help="env steps between training videos")
     run.add_argument(
@@ -142,11 +97,13 @@ def main(argv: list[str] | None = None) -> None:
         default=500,
         help="frames per training video (raised to at least 10 s of real time)",
     )
-    args = parser.parse_args(argv)
-    config, paths = resolve(args)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    config, paths = resolve(args, SETTING_FLAGS)
     algo = args.algo or config["run"]["algo"]
-    apply_extension_flags(config, algo, {key: getattr(args, flag) for flag, key in EXTENSION_FLAGS.items()})
-    apply_run_flags(config, algo, args.num_envs, args.eval_freq, args.eval_episodes)
     init = resolve_init(args.init, args.pretrained)
     finetune_stage(
         config,
@@ -154,7 +111,6 @@ def main(argv: list[str] | None = None) -> None:
         algo=algo,
         init=init,
         seed=args.seed,
-        total_timesteps=args.total_steps,
         resume_from=args.resume,
         restart=args.restart,
         device=args.device,

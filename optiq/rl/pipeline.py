@@ -36,40 +36,6 @@ from optiq.tracking import log_metrics, tracking
 
 console = Console()
 
-# 04_finetune_rl flag (argparse dest) -> key of finetune.<algo>.bc_rl
-EXTENSION_FLAGS = {
-    "warm_start_steps": "critic_warmup_steps",
-    "actor_lr_warmup_steps": "actor_lr_warmup_steps",
-    "actor_lr_scale": "actor_lr_scale",
-    "bc_coeff": "bc_coeff",
-    "bc_decay": "bc_decay",
-    "mix_ratio": "mix_ratio",
-    "rho_bar": "rho_bar",
-    "c_bar": "c_bar",
-    "log_std_subtract": "log_std_subtract",
-    "demo_fraction": "demo_fraction",
-}
-
-
-def apply_extension_flags(config: dict[str, Any], algo: str, values: dict[str, Any]) -> None:
-    """Override ``finetune.<algo>.bc_rl`` with the flags that were given (None = not given)."""
-    settings = config["finetune"][algo].setdefault("bc_rl", {})
-    for key, value in values.items():
-        if value is not None:
-            settings[key] = value
-
-
-def apply_run_flags(
-    config: dict[str, Any], algo: str, num_envs: int | None, eval_freq: int | None, eval_episodes: int | None
-) -> None:
-    """``--num-envs``, ``--eval-freq``, ``--eval-episodes`` override hparams.yml."""
-    if num_envs is not None:
-        config["finetune"][algo]["n_envs"] = num_envs
-    if eval_freq is not None:
-        config["eval"]["eval_freq"] = eval_freq
-    if eval_episodes is not None:
-        config["eval"]["n_eval_episodes"] = eval_episodes
-
 
 def resolve_init(init: str | None, pretrained: Path | None) -> str:
     """``--pretrained`` implies ``--init pretrained``; otherwise the default start is BC."""
