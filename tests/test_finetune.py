@@ -4,6 +4,14 @@ from optiq.rl.finetune import finetune
 from optiq.rl.training import latest_checkpoint, read_eval_csv, unlearning_report
 
 
+def test_every_init_has_one_start_builder_or_is_an_imitation_baseline():
+    from optiq.rl.finetune import START_BUILDERS
+    from optiq.rl.inits import IMITATION_INITS, INITS
+
+    assert sorted([*START_BUILDERS, *IMITATION_INITS]) == sorted(INITS)
+    assert not set(START_BUILDERS) & set(IMITATION_INITS)
+
+
 def test_unlearning_report():
     rows = [
         {"timesteps": t, "return_mean": r} for t, r in [(0, 1000), (100, 600), (200, 800), (300, 1200), (1000, 2000)]

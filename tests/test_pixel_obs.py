@@ -181,7 +181,9 @@ def test_video_of_a_pixel_policy_shows_its_camera(tmp_path):
 
 
 def test_pretrained_start_is_refused_with_pixels(tmp_path):
-    from optiq.rl.finetune import BootstrapOptions, _start_pretrained
+    from optiq.rl.finetune import START_BUILDERS, BootstrapOptions, StartRequest
 
+    options = BootstrapOptions(tmp_path / "x.pt")
+    request = StartRequest(pixel_config(), "ppo", "pretrained", 0, Path(tmp_path), None, None, "cpu", None, options)
     with pytest.raises(OptiqError, match="--obs state"):
-        _start_pretrained(pixel_config(), "ppo", 0, Path(tmp_path), None, "cpu", BootstrapOptions(tmp_path / "x.pt"))
+        START_BUILDERS["pretrained"](request)

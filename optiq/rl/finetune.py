@@ -8,6 +8,7 @@ observation statistics it was trained with). A rerun resumes from the last check
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,43 +172,59 @@ def _log_copy_report_to_tensorboard(run_dir: Path, text: str) -> None:
         writer.add_text("optiq/copy_report", "```\n" + text + "\n```")
 
 
-def _start_model(
-    config: dict[str, Any],
-    algo: str,
-    init: str,
-    seed: int,
-    run_dir: Path,
-    bc_files: PolicyFiles | None,
-    checkpoint: Checkpoint | None,
-    device: str,
-    demos_path: Path | None = None,
-    bootstrap: BootstrapOptions | None = None,
-) -> BaseAlgorithm:
-    tb = str(run_dir / "tb")
-    if init == "pretrained":
-        return _start_pretrained(config, algo, seed, run_dir, checkpoint, device, bootstrap)
-    cls = model_class_for(algo, init)
-    if init != "scratch":
-        assert bc_files is not None
-        if bc_files.algo != algo:
-            raise OptiqError(
-                f"the BC checkpoint trained a {bc_files.algo.upper()} policy; retrain BC with --algo {algo}"
-            )
-    if checkpoint is not None:
-        venv = make_training_venv(config, algo, seed, norm_stats_path=checkpoint.vecnormalize)
-        if init != "scratch":  # checkpoints store plain statistics; a BC start keeps BC's frozen
-            venv = freeze_observation_statistics(venv)
-        console.print(f"resuming from {checkpoint.model} at {checkpoint.timesteps} steps")
-        model = resume_model(cls, checkpoint, venv, device, tb)
-        if isinstance(model, HybridPPO):  # its demos and behaviour policy are not in the checkpoint
-            assert bc_files is not None
-            _attach_demonstrations(model, demos_path, load_model(bc_files, device))
-        return model
-    if init == "scratch":
-        venv = make_training_venv(config, algo, seed)
-        return build_model(config, algo, venv, seed, tensorboard_log=tb, device=device)
+@dataclass(frozen=True)
+class StartRequest:
+    """What a start builder needs to build (or resume) the model a stage-04 run trains."""
+
+    config: dict[str, Any]
+    algo: str
+    init: str
+    seed: int
+    run_dir: Path
+    bc_files: PolicyFiles | None
+    checkpoint: Checkpoint | None
+    device: str
+    demos_path: Path | None = None
+    bootstrap: BootstrapOptions | None = None
+
+    @property
+    def tensorboard_log(self) -> str:
+        return str(self.run_dir / "tb")
+
+
+def _resume(request: StartRequest, venv: Any) -> BaseAlgorithm:
+    checkpoint = request.checkpoint
+    assert checkpoint is not None
+    console.print(f"resuming from {checkpoint.model} at {checkpoint.timesteps} steps")
+    cls = model_class_for(request.algo, request.init)
+    return resume_model(cls, checkpoint, venv, request.device, request.tensorboard_log)
+
+
+def _start_scratch(request: StartRequest) -> BaseAlgorithm:
+    """``--init scratch``: random weights, the env's tuned settings."""
+    config, algo, seed = request.config, request.algo, request.seed
+    if request.checkpoint is not None:
+        return _resume(request, make_training_venv(config, algo, seed, norm_stats_path=request.checkpoint.vecnormalize))
+    venv = make_training_venv(config, algo, seed)
+    return build_model(config, algo, venv, seed, tensorboard_log=request.tensorboard_log, device=request.device)
+
+
+def _start_from_bc(request: StartRequest) -> BaseAlgorithm:
+    """``--init bc`` (BC weights + the extensions of finetune.<algo>.bc_rl) and ``bc_naive`` (stock PPO/SAC)."""
+    config, algo, init, seed, bc_files = request.config, request.algo, request.init, request.seed, request.bc_files
     assert bc_files is not None
-    bc_model = load_model(bc_files, device)
+    if bc_files.algo != algo:
+        raise OptiqError(f"the BC checkpoint trained a {bc_files.algo.upper()} policy; retrain BC with --algo {algo}")
+    if request.checkpoint is not None:
+        # Checkpoints store plain statistics; a BC start keeps BC's frozen.
+        stats = request.checkpoint.vecnormalize
+        model = _resume(
+            request, freeze_observation_statistics(make_training_venv(config, algo, seed, norm_stats_path=stats))
+        )
+        if isinstance(model, HybridPPO):  # its demos and behaviour policy are not in the checkpoint
+            _attach_demonstrations(model, request.demos_path, load_model(bc_files, request.device))
+        return model
+    bc_model = load_model(bc_files, request.device)
     # BC's observation statistics stay frozen: the copied actor must see inputs exactly as BC did.
     venv = freeze_observation_statistics(make_training_venv(config, algo, seed, norm_stats_path=bc_files.vecnormalize))
     model = build_model(
@@ -215,16 +232,16 @@ def _start_model(
         algo,
         venv,
         seed,
-        tensorboard_log=tb,
-        device=device,
-        model_class=cls,
+        tensorboard_log=request.tensorboard_log,
+        device=request.device,
+        model_class=model_class_for(algo, init),
         **extension_kwargs(config, algo, init),
     )
     check_spaces(bc_model, venv, f"BC checkpoint {bc_files.model}")
     report = copy_bc_weights(bc_model.policy, model.policy, algo)
-    write_json(run_dir / "copy_report.json", {"source": str(bc_files.model), **report.to_json()})
+    write_json(request.run_dir / "copy_report.json", {"source": str(bc_files.model), **report.to_json()})
     console.print(f"[bold]BC weight copy[/] from {bc_files.model}:\n{report.to_text()}")
-    _log_copy_report_to_tensorboard(run_dir, report.to_text())
+    _log_copy_report_to_tensorboard(request.run_dir, report.to_text())
     if init == "bc":
         if isinstance(model, HybridPPO):
             if model.hybrid.log_std_subtract:
@@ -233,8 +250,66 @@ def _start_model(
             model.apply_log_std_floor()
         if isinstance(model, DemoSAC):
             model.freeze_bc_proposer()
-        _attach_demonstrations(model, demos_path, bc_model)
+        _attach_demonstrations(model, request.demos_path, bc_model)
     return model
+
+
+def _start_pretrained(request: StartRequest) -> BaseAlgorithm:
+    """``--init pretrained``: build (or resume) a model on a pretrained encoder; log the bootstrap report."""
+    config, algo, seed, run_dir, checkpoint = (
+        request.config,
+        request.algo,
+        request.seed,
+        request.run_dir,
+        request.checkpoint,
+    )
+    options = request.bootstrap
+    if options is None:
+        raise OptiqError("--init pretrained needs --pretrained PATH")
+    if pixel_mode(config):
+        raise OptiqError("--init pretrained starts from a state encoder; use it with --obs state")
+    boot = bootstrap_model(
+        config,
+        algo,
+        seed,
+        options.pretrained,
+        options.adapter_mode,
+        options.torchscript_in_dim,
+        options.adapter_hidden,
+        options.feature_pool,
+        options.obs_key,
+        device=request.device,
+        tensorboard_log=request.tensorboard_log,
+    )
+    adapters = run_dir / "adapters.pt"
+    if checkpoint is None:
+        save_bundle(
+            boot.model, boot.adapter, boot.pre_adapter, adapters, {**options.to_json(), **boot.report.to_json()}
+        )
+        write_json(run_dir / "bootstrap_report.json", {**options.to_json(), **boot.report.to_json()})
+        console.print(f"[bold]Pretrained bootstrap[/] from {options.pretrained}:\n{boot.report.to_text()}")
+        _log_copy_report_to_tensorboard(run_dir, boot.report.to_text())
+        return boot.model
+    # Resume: the same adapters (frozen in obs mode), then the checkpoint's weights and statistics.
+    saved = load_bundle(adapters)
+    for module, key in ((boot.adapter, "adapter_state_dict"), (boot.pre_adapter, "pre_ts_adapter_state_dict")):
+        if module is not None and saved.get(key) is not None:
+            module.load_state_dict(saved[key])
+    venv = boot.model.get_env()
+    if checkpoint.vecnormalize is not None and isinstance(venv, VecNormalize):
+        venv = VecNormalize.load(str(checkpoint.vecnormalize), venv.venv)
+    console.print(f"resuming from {checkpoint.model} at {checkpoint.timesteps} steps")
+    return resume_model(type(boot.model), checkpoint, venv, request.device, request.tensorboard_log)
+
+
+# One builder per RL start of --init; the imitation baselines (IMITATION_INITS) train their own way
+# (optiq.rl.imitation_methods) and are dispatched beside this in finetune().
+START_BUILDERS: dict[str, Callable[[StartRequest], BaseAlgorithm]] = {
+    "bc": _start_from_bc,
+    "bc_naive": _start_from_bc,
+    "scratch": _start_scratch,
+    "pretrained": _start_pretrained,
+}
 
 
 def finetune(
@@ -280,7 +355,8 @@ def finetune(
     checkpoint = latest_checkpoint(run_dir / "checkpoints")
     if resume_from is not None:
         checkpoint = _checkpoint_from_path(resume_from)
-    model = _start_model(config, algo, init, seed, run_dir, bc_files, checkpoint, device, demos_path, bootstrap)
+    request = StartRequest(config, algo, init, seed, run_dir, bc_files, checkpoint, device, demos_path, bootstrap)
+    model = START_BUILDERS[init](request)
 
     if bc_steps > 0 and checkpoint is None:
         if demos_path is None or not Path(demos_path).is_file():
@@ -365,55 +441,6 @@ def _write_final_policy(
     venv = model.get_env()
     if isinstance(venv, VecNormalize):
         save_vecnormalize(venv, run_dir / "vecnormalize.pkl")
-
-
-def _start_pretrained(
-    config: dict[str, Any],
-    algo: str,
-    seed: int,
-    run_dir: Path,
-    checkpoint: Checkpoint | None,
-    device: str,
-    options: BootstrapOptions | None,
-) -> BaseAlgorithm:
-    """Build (or resume) a model that starts from a pretrained encoder; log the bootstrap report."""
-    if options is None:
-        raise OptiqError("--init pretrained needs --pretrained PATH")
-    if pixel_mode(config):
-        raise OptiqError("--init pretrained starts from a state encoder; use it with --obs state")
-    tb = str(run_dir / "tb")
-    boot = bootstrap_model(
-        config,
-        algo,
-        seed,
-        options.pretrained,
-        options.adapter_mode,
-        options.torchscript_in_dim,
-        options.adapter_hidden,
-        options.feature_pool,
-        options.obs_key,
-        device=device,
-        tensorboard_log=tb,
-    )
-    adapters = run_dir / "adapters.pt"
-    if checkpoint is None:
-        save_bundle(
-            boot.model, boot.adapter, boot.pre_adapter, adapters, {**options.to_json(), **boot.report.to_json()}
-        )
-        write_json(run_dir / "bootstrap_report.json", {**options.to_json(), **boot.report.to_json()})
-        console.print(f"[bold]Pretrained bootstrap[/] from {options.pretrained}:\n{boot.report.to_text()}")
-        _log_copy_report_to_tensorboard(run_dir, boot.report.to_text())
-        return boot.model
-    # Resume: the same adapters (frozen in obs mode), then the checkpoint's weights and statistics.
-    saved = load_bundle(adapters)
-    for module, key in ((boot.adapter, "adapter_state_dict"), (boot.pre_adapter, "pre_ts_adapter_state_dict")):
-        if module is not None and saved.get(key) is not None:
-            module.load_state_dict(saved[key])
-    venv = boot.model.get_env()
-    if checkpoint.vecnormalize is not None and isinstance(venv, VecNormalize):
-        venv = VecNormalize.load(str(checkpoint.vecnormalize), venv.venv)
-    console.print(f"resuming from {checkpoint.model} at {checkpoint.timesteps} steps")
-    return resume_model(type(boot.model), checkpoint, venv, device, tb)
 
 
 def _extensions_json(config: dict[str, Any], algo: str, init: str) -> dict[str, Any] | None:
