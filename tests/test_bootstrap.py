@@ -8,9 +8,15 @@ import pytest
 import torch as th
 
 from optiq.errors import OptiqError
-from optiq.rl.bootstrap import AdaptedEncoder, AdapterObsWrapper, load_bundle, load_pretrained, save_bundle
-from optiq.rl.encoders import build_encoder, save_encoder_checkpoint
-from optiq.rl.sb3 import bootstrap_model
+from optiq.rl.pretrained.architectures import build_encoder, save_encoder_checkpoint
+from optiq.rl.pretrained.encoder_start import (
+    AdaptedEncoder,
+    AdapterObsWrapper,
+    load_bundle,
+    load_pretrained,
+    save_bundle,
+)
+from optiq.rl.pretrained.policy_factory import bootstrap_model
 
 OBS_DIM = 11  # Hopper-v5
 
@@ -217,3 +223,15 @@ def test_optiq_train_rl_cli_feature_mode_with_bundle_and_video(tmp_path):
     )
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "does not accept inputs of dim 11" in bad.stderr
+
+
+def test_models_pickled_under_the_old_module_paths_still_load():
+    # SB3 pickles a pretrained run's features-extractor class by module path: runs saved before the
+    # move to optiq.rl.pretrained name optiq.rl.bootstrap (and .sb3 / .encoders).
+    import pickle
+
+    from optiq.rl.pretrained import architectures, encoder_start
+
+    old = pickle.loads(b"coptiq.rl.bootstrap\nPretrainedFeaturesExtractor\n.")
+    assert old is encoder_start.PretrainedFeaturesExtractor
+    assert pickle.loads(b"coptiq.rl.encoders\nMLPEncoder\n.") is architectures.MLPEncoder

@@ -28,13 +28,13 @@ from optiq.evaluation.video import PeriodicVideo
 from optiq.policies import PolicyFiles, check_spaces, load_model
 from optiq.records import RunRecord
 from optiq.rl.averaging import evaluated_policy
-from optiq.rl.bootstrap import AdapterObsWrapper, load_bundle, save_bundle, write_bundle
 from optiq.rl.demo_sac import DemoSAC
 from optiq.rl.export import save_stock_model, save_vecnormalize
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
 from optiq.rl.imitation_methods import check_imitation_init, run_imitation
 from optiq.rl.inits import IMITATION_INITS, INITS
-from optiq.rl.sb3 import bootstrap_model
+from optiq.rl.pretrained.encoder_start import AdapterObsWrapper, load_bundle, save_bundle, write_bundle
+from optiq.rl.pretrained.policy_factory import bootstrap_model
 from optiq.rl.training import (
     Checkpoint,
     EvalLog,
@@ -52,7 +52,7 @@ console = Console()
 
 @dataclass
 class BootstrapOptions:
-    """How ``--init pretrained`` starts from a pretrained encoder (see optiq.rl.bootstrap)."""
+    """How ``--init pretrained`` starts from a pretrained encoder (see optiq.rl.pretrained)."""
 
     pretrained: Path
     adapter_mode: str = "feature"
