@@ -45,17 +45,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from optiq.atomic_io import read_json
-from optiq.bc.pipeline import bc_epochs, bc_fingerprint, select_fingerprint
+from optiq.bc.pipeline import bc_epochs, bc_fingerprint, bc_is_complete, select_fingerprint, select_is_complete
 from optiq.bc.train import CHECKPOINTS_JSON, read_metrics
 from optiq.commands import command_line
 from optiq.compare.methods import METHOD_INITS
-from optiq.compare.pipeline import compare_fingerprint, compare_stage
-from optiq.demos.pipeline import collect_stage, demos_fingerprint
+from optiq.compare.pipeline import compare_fingerprint, compare_is_complete, compare_stage
+from optiq.demos.pipeline import collect_stage, demos_fingerprint, demos_is_complete
 from optiq.demos.storage import DEMOS_FILE, load_demos
 from optiq.errors import OptiqError
 from optiq.evaluation.pipeline import (
     bc_label,
     eval_fingerprint,
+    eval_is_complete,
     parse_bc_label,
     policies_to_evaluate,
     record_side_by_side_video,
@@ -66,10 +67,11 @@ from optiq.records import git_state, now_iso, read_fingerprint, stale_reason
 from optiq.rendering import ensure_render_backend
 from optiq.rl.imitation_methods import required_timesteps
 from optiq.rl.inits import IMITATION_INITS
-from optiq.rl.pipeline import bc_start, finetune_fingerprint, has_run_outputs, uses_demos
+from optiq.rl.pipeline import bc_start, finetune_fingerprint, finetune_is_complete, has_run_outputs, uses_demos
 from optiq.rl.training import read_eval_csv
 from optiq.run_log import append_pipeline_run
 from optiq.seeding import child_thread_env, configure_torch_threads
+from optiq.stage_options import EvalOptions, FinetuneJobOptions, RunSelection, SelectOptions, TrainBCOptions
 from optiq.tracking import tracking_flags
 
 console = Console()
@@ -137,13 +139,6 @@ def inits_for_methods(methods: Sequence[str]) -> tuple[str, ...]:
     return tuple(METHOD_INITS[name] for name in methods if name in METHOD_INITS)
 
 
-def _finished(run_json: Path) -> bool:
-    try:
-        return run_json.is_file() and bool(read_json(run_json).get("finished"))
-    except (OSError, ValueError):
-        return False
-
-
 def _jobs(opts: PipelineOptions) -> list[tuple[str, int]]:
     return [(init, seed) for seed in opts.seeds for init in opts.inits]
 
@@ -185,7 +180,7 @@ def _demos_fingerprint(config: dict[str, Any], paths: RunPaths, opts: PipelineOp
 def _plan_demos(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
     if not opts.demos_per_seed:
         folder, seed = paths.demos, opts.demos_seed
-        done = (folder / DEMOS_FILE).is_file() and _finished(folder / "run.json")
+        done = demos_is_complete(folder)
         unit = _unit("", None, folder, done, _demos_fingerprint(config, paths, opts, seed), done)
         if unit.status == "complete" and seed_folders(folder):
             unit = Unit("", None, folder, "stale", "01_demos/ holds per-seed demos (--demos-per-seed is off)")
@@ -193,7 +188,7 @@ def _plan_demos(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) 
     units = []
     for seed in opts.seeds:
         folder = paths.demos_dir(seed)
-        done = (folder / DEMOS_FILE).is_file() and _finished(folder / "run.json")
+        done = demos_is_complete(folder)
         units.append(_unit(f"seed {seed}", seed, folder, done, _demos_fingerprint(config, paths, opts, seed), done))
     return units
 
@@ -207,7 +202,7 @@ def _bc_unit(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, see
     if unit.status == "resume":
         if trained > n_epochs:
             unit = Unit(unit.name, seed, folder, "stale", f"bc.n_epochs changed {trained} -> {n_epochs}")
-        elif trained == n_epochs and _finished(folder / "run.json"):
+        elif bc_is_complete(folder, n_epochs):
             unit = Unit(unit.name, seed, folder, "complete")
         else:
             unit.reason = f"{trained} of {n_epochs} epochs done"
@@ -219,7 +214,7 @@ def _select_unit(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions,
     fingerprint = select_fingerprint(
         config, paths.bc_dir(seed), seed, config["bc"]["select_by"], config["bc"]["select_episodes"]
     )
-    done = (folder / "best.json").is_file() and _finished(folder / "run.json")
+    done = select_is_complete(folder)
     return _unit(f"seed {seed}", seed, folder, done, fingerprint, done)
 
 
@@ -233,11 +228,7 @@ def _finetune_unit_fingerprint(
 
 def _finetune_unit(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, init: str, seed: int) -> Unit:
     run_dir = paths.finetune(opts.algo, init, seed)
-    summary = run_dir / "summary.json"
-    try:
-        done = summary.is_file() and read_json(summary)["total_timesteps"] >= required_timesteps(config, init)
-    except (OSError, ValueError, KeyError):
-        done = False
+    done = finetune_is_complete(run_dir, config, init)
     fingerprint = _finetune_unit_fingerprint(config, paths, opts, init, seed)
     unit = _unit(run_dir.name, (init, seed), run_dir, done, fingerprint, has_run_outputs(run_dir))
     if unit.status == "resume":
@@ -258,7 +249,7 @@ def _eval_unit(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, l
         raise OptiqError(f"no policy {label} to evaluate under {paths.root} (rerun run_all.py)")
     n_episodes = config["eval"]["final_episodes"]
     fingerprint = eval_fingerprint(config, available[label], EVAL_SEED, n_episodes, opts.video)
-    done = (folder / "eval.json").is_file() and _finished(folder / "run.json")
+    done = eval_is_complete(folder)
     return _unit(label, label, folder, done, fingerprint, done)
 
 
@@ -281,7 +272,7 @@ def _plan_eval(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -
 def _plan_compare(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions) -> list[Unit]:
     folder = paths.compare
     fingerprint = compare_fingerprint(config, paths, opts.algo, opts.methods, opts.seeds)
-    done = (folder / "results.md").is_file() and (folder / "results.json").is_file() and _finished(folder / "run.json")
+    done = compare_is_complete(folder)
     return [_unit("", None, folder, done, fingerprint, done)]
 
 
@@ -719,26 +710,18 @@ def _base_env() -> dict[str, str]:
 
 def _script_command(command_name: str, paths: RunPaths, opts: PipelineOptions) -> list[str]:
     """``python -m optiq COMMAND`` (optiq.commands) with the flags every stage job run by run_all shares."""
-    command = command_line(
-        command_name,
-        "--env",
+    selection = RunSelection(
         paths.env_id,
-        "--preset",
         opts.preset,
-        "--run-name",
         paths.run_name,
-        "--outputs",
-        str(paths.outputs),
-        "--hparams",
-        str(opts.hparams),
-        "--device",
+        paths.outputs,
+        Path(opts.hparams),
         opts.device,
-        "--no-progress",
+        opts.obs,
+        tuple(opts.overrides),
+        no_progress=True,
     )
-    if opts.obs is not None:
-        command += ["--obs", opts.obs]
-    for override in opts.overrides:
-        command += ["--set", override]
+    command = command_line(command_name, *selection.to_argv())
     if opts.tracker_args is not None:
         command += tracking_flags(opts.tracker_args)
     return command
@@ -746,9 +729,8 @@ def _script_command(command_name: str, paths: RunPaths, opts: PipelineOptions) -
 
 def _bc_job(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, unit: Unit) -> Job:
     """``optiq train-bc --seed N`` (scripts/02_train_bc.py: trains or resumes BC seed N)."""
-    command = _script_command("train-bc", paths, opts) + ["--algo", opts.algo, "--seed", str(unit.key)]
-    if unit.restart:
-        command.append("--restart")
+    job = TrainBCOptions(algo=opts.algo, seed=unit.key, restart=unit.restart)
+    command = _script_command("train-bc", paths, opts) + job.to_argv()
     n_epochs = float(config["bc"]["n_epochs"])
     log = paths.bc / f"seed{unit.key}.log"
     return Job(f"BC seed {unit.key}", command, log, n_epochs, _epochs_done(unit.folder), "epochs")
@@ -756,7 +738,7 @@ def _bc_job(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions, unit
 
 def _select_job(paths: RunPaths, opts: PipelineOptions, unit: Unit) -> Job:
     """``optiq select-best --seed N`` (scripts/03_select_best.py)."""
-    command = _script_command("select-best", paths, opts) + ["--seed", str(unit.key)]
+    command = _script_command("select-best", paths, opts) + SelectOptions(seed=unit.key).to_argv()
     return Job(f"select seed {unit.key}", command, paths.select / f"seed{unit.key}.log", 1.0, lambda: 0.0, "")
 
 
@@ -766,19 +748,16 @@ def _finetune_job(config: dict[str, Any], paths: RunPaths, opts: PipelineOptions
     init, seed = unit.key
     if init in BC_STARTS:
         _check_bc_starts(paths, [unit])
-    command = _script_command("finetune", paths, opts) + ["--algo", opts.algo, "--init", init]
-    command += ["--seed", str(seed)]
-    if unit.restart:
-        command.append("--restart")
+    job = FinetuneJobOptions(opts.algo, init, seed, unit.restart)
+    command = _script_command("finetune", paths, opts) + job.to_argv()
     total = float(required_timesteps(config, init))
     return Job(unit.name, command, paths.finetune_root / f"{unit.name}.log", total, _steps_done(unit.folder))
 
 
 def _eval_job(paths: RunPaths, opts: PipelineOptions, unit: Unit) -> Job:
     """``optiq eval-video --only LABEL`` (05_eval_video.py) on the evaluation seed (the side-by-side video: after)."""
-    command = _script_command("eval-video", paths, opts) + ["--only", unit.key, "--seed", str(EVAL_SEED)]
-    if not opts.video:
-        command.append("--no-video")
+    job = EvalOptions(only=(unit.key,), seed=EVAL_SEED, video=opts.video)
+    command = _script_command("eval-video", paths, opts) + job.to_argv()
     return Job(f"eval {unit.key}", command, paths.evaluation / f"{unit.key}.log", 1.0, lambda: 0.0, "")
 
 

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from optiq.atomic_io import sha256_file, write_json
+from optiq.atomic_io import read_json, sha256_file, write_json
 from optiq.config import IN_CHECKOUT, REPO_ROOT
 
 PACKAGES = ("optiq", "torch", "gymnasium", "mujoco", "stable-baselines3", "imitation", "numpy", "moviepy", "wandb")
@@ -266,3 +266,11 @@ def stale_reason(stored: dict[str, Any] | None, current: dict[str, Any]) -> str 
     if not changes:
         return None
     return changes[0] + (f" (and {len(changes) - 1} more)" if len(changes) > 1 else "")
+
+
+def run_finished(run_json: Path) -> bool:
+    """Whether a stage's run.json says it finished (a crash or Ctrl-C leaves it unfinished)."""
+    try:
+        return run_json.is_file() and bool(read_json(run_json).get("finished"))
+    except (OSError, ValueError):
+        return False

@@ -30,6 +30,7 @@ from optiq.records import (
     pick_settings,
     read_fingerprint,
     remove_fingerprint,
+    run_finished,
     stale_reason,
     write_fingerprint,
 )
@@ -176,3 +177,13 @@ def select_stage(
     what = f"Best BC checkpoint of seed {seed}" if per_seed else "Best BC checkpoint"
     console.print(f"[bold]{what}[/]: epoch {best['epoch']} ({best['reason']}) -> {out / 'best.json'}")
     return best
+
+
+def bc_is_complete(folder: Path, n_epochs: int) -> bool:
+    """Stage 02 is done in ``folder``: exactly ``n_epochs`` epochs trained and the run finished."""
+    return bc_epochs(folder) == n_epochs and run_finished(folder / "run.json")
+
+
+def select_is_complete(folder: Path) -> bool:
+    """Stage 03 is done in ``folder``: best.json written and the run finished."""
+    return (folder / "best.json").is_file() and run_finished(folder / "run.json")

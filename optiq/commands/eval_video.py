@@ -10,11 +10,14 @@ per-seed BCs), and <algo>_<init>_seed<N> for each run of stage 04.
 
 from __future__ import annotations
 
+import argparse
+
 from optiq.cli import make_parser, resolve, run_main, seed_arg, setting_arg
 from optiq.evaluation.pipeline import eval_stage
+from optiq.stage_options import EvalOptions
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(__doc__)
     parser.add_argument("--only", nargs="*", default=None, metavar="LABEL", help="evaluate only these policies")
     parser.add_argument(
@@ -22,9 +25,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=seed_arg, default=10_000, help="seed of the evaluation episodes")
     parser.add_argument("--no-video", action="store_true", help="skip video recording")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     config, paths = resolve(args)
-    eval_stage(config, paths, args.seed, args.only, args.episodes, not args.no_video, args.device)
+    options = EvalOptions.from_args(args)
+    only = list(options.only) if options.only is not None else None
+    eval_stage(config, paths, options.seed, only, options.episodes, options.video, args.device)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from optiq.cli import SettingFlag, add_setting_flags, int_arg, make_parser, resolve, run_main, seed_arg
 from optiq.rl.pipeline import bootstrap_options, finetune_stage, resolve_init
+from optiq.stage_options import FinetuneJobOptions
 
 # Each dedicated flag is the --set of one setting, declared once here ({algo}: the run's --algo).
 RUN_LENGTH_FLAGS = (SettingFlag("--total-steps", "finetune.total_timesteps", "env steps"),)
@@ -103,16 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     config, paths = resolve(args, SETTING_FLAGS)
-    algo = args.algo or config["run"]["algo"]
-    init = resolve_init(args.init, args.pretrained)
+    job = FinetuneJobOptions.from_args(args)
+    algo = job.algo or config["run"]["algo"]
+    init = resolve_init(job.init, args.pretrained)
     finetune_stage(
         config,
         paths,
         algo=algo,
         init=init,
-        seed=args.seed,
+        seed=job.seed,
         resume_from=args.resume,
-        restart=args.restart,
+        restart=job.restart,
         device=args.device,
         progress_bar=not args.no_progress,
         tracker_args=args,

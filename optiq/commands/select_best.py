@@ -10,11 +10,14 @@ does per seed), --seeds A B C several; without either, the single BC of 02_bc/.
 
 from __future__ import annotations
 
+import argparse
+
 from optiq.bc.pipeline import select_stage
 from optiq.cli import make_parser, resolve, run_main, seed_arg, setting_arg
+from optiq.stage_options import SelectOptions
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(__doc__)
     parser.add_argument("--by", choices=["val_loss", "eval_return"], default=None, help="selection criterion")
     parser.add_argument(
@@ -28,11 +31,15 @@ def main(argv: list[str] | None = None) -> None:
         "--seed", type=seed_arg, default=None, help="BC seed N: 02_bc/seed<N>/ (also the seed of evaluation episodes)"
     )
     seeds.add_argument("--seeds", type=seed_arg, nargs="+", default=None, help="select for these BC seeds in turn")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     config, paths = resolve(args)
-    per_seed = args.seed is not None or args.seeds is not None
-    for seed in args.seeds or [args.seed if args.seed is not None else 0]:
-        select_stage(config, paths, seed, args.by, args.episodes, args.device, per_seed=per_seed)
+    options = SelectOptions.from_args(args)
+    for seed in options.seed_list():
+        select_stage(config, paths, seed, options.by, options.episodes, args.device, per_seed=options.per_seed)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,14 @@ are refused with a one-line error: --restart starts over.
 
 from __future__ import annotations
 
+import argparse
+
 from optiq.bc.pipeline import train_bc_stage
 from optiq.cli import make_parser, resolve, run_main, seed_arg, setting_arg
+from optiq.stage_options import TrainBCOptions
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(__doc__)
     parser.add_argument(
         "--algo", choices=["ppo", "sac"], default=None, help="RL algorithm whose policy BC trains (default: run.algo)"
@@ -36,21 +39,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     seeds.add_argument("--seeds", type=seed_arg, nargs="+", default=None, help="train these BC seeds in turn")
     parser.add_argument("--restart", action="store_true", help="delete earlier BC checkpoints and start over")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     config, paths = resolve(args)
-    per_seed = args.seed is not None or args.seeds is not None
-    for seed in args.seeds or [args.seed if args.seed is not None else 0]:
+    options = TrainBCOptions.from_args(args)
+    for seed in options.seed_list():
         train_bc_stage(
             config,
             paths,
             seed=seed,
-            algo=args.algo or config["run"]["algo"],
-            n_epochs=args.epochs,
-            restart=args.restart,
+            algo=options.algo or config["run"]["algo"],
+            n_epochs=options.epochs,
+            restart=options.restart,
             device=args.device,
             progress_bar=not args.no_progress,
             tracker_args=args,
-            per_seed=per_seed,
+            per_seed=options.per_seed,
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -19,7 +20,14 @@ from optiq.compare.methods import DEFAULT_METHODS
 from optiq.compare.report import compare
 from optiq.compare.results import compare_inputs
 from optiq.paths import RunPaths
-from optiq.records import file_identity, make_fingerprint, pick_settings, remove_fingerprint, write_fingerprint
+from optiq.records import (
+    file_identity,
+    make_fingerprint,
+    pick_settings,
+    remove_fingerprint,
+    run_finished,
+    write_fingerprint,
+)
 
 console = Console()
 
@@ -59,3 +67,10 @@ def compare_stage(
     console.print(f"[bold]Verdict[/]: {escape(summary['verdict'])}")  # its "[min, max]" is not markup
     console.print(f"results: {paths.compare / 'results.md'}")
     return summary
+
+
+def compare_is_complete(folder: Path) -> bool:
+    """Stage 06 is done in ``folder``: results.md and results.json written and the run finished."""
+    return (
+        (folder / "results.md").is_file() and (folder / "results.json").is_file() and run_finished(folder / "run.json")
+    )

@@ -17,11 +17,18 @@ from optiq.cli import check_writable
 from optiq.config import state_config
 from optiq.demos.collect import collect_demos, collect_scripted_demos, import_minari_demos
 from optiq.demos.expert import expert_files, train_expert
-from optiq.demos.storage import LAYOUT
+from optiq.demos.storage import DEMOS_FILE, LAYOUT
 from optiq.envs import pixel_mode
 from optiq.errors import OptiqError
 from optiq.paths import RunPaths, shipped_expert
-from optiq.records import file_identity, make_fingerprint, pick_settings, remove_fingerprint, write_fingerprint
+from optiq.records import (
+    file_identity,
+    make_fingerprint,
+    pick_settings,
+    remove_fingerprint,
+    run_finished,
+    write_fingerprint,
+)
 
 console = Console()
 SOURCES = ("expert", "scripted", "minari")
@@ -220,3 +227,8 @@ def _export(out: Path, config: dict[str, Any], dataset_id: str | None, meta: dic
         description=f"optiq demos of {config['env_id']} from {meta['description']}",
     )
     console.print(f"exported Minari dataset {dataset_id} -> {target}")
+
+
+def demos_is_complete(folder: Path) -> bool:
+    """Stage 01 is done in ``folder``: its demos file is there and its run finished."""
+    return (folder / DEMOS_FILE).is_file() and run_finished(folder / "run.json")

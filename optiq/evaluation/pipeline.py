@@ -21,7 +21,14 @@ from optiq.evaluation.evaluate import evaluate_and_record
 from optiq.evaluation.video import record_side_by_side
 from optiq.paths import RunPaths, parse_finetune_run_name, seed_folders, seed_name
 from optiq.policies import PolicyFiles
-from optiq.records import file_identity, make_fingerprint, pick_settings, remove_fingerprint, write_fingerprint
+from optiq.records import (
+    file_identity,
+    make_fingerprint,
+    pick_settings,
+    remove_fingerprint,
+    run_finished,
+    write_fingerprint,
+)
 
 console = Console()
 BC_LABEL = "bc_only"
@@ -157,3 +164,8 @@ def side_by_side_policies(available: dict[str, PolicyFiles]) -> dict[str, Policy
             chosen[f"scratch (seed {seed})"] = available[by_seed[seed]["scratch"]]
             return chosen
     return {"BC only": available[BC_LABEL]} if BC_LABEL in available else {}
+
+
+def eval_is_complete(folder: Path) -> bool:
+    """Stage 05 is done for one policy's ``folder``: eval.json written and the run finished."""
+    return (folder / "eval.json").is_file() and run_finished(folder / "run.json")

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from optiq.atomic_io import remove_outputs
+from optiq.atomic_io import read_json, remove_outputs
 from optiq.cli import check_writable
 from optiq.demos.storage import DEMOS_FILE
 from optiq.errors import OptiqError
@@ -30,7 +30,7 @@ from optiq.records import (
     write_fingerprint,
 )
 from optiq.rl.finetune import BootstrapOptions, finetune, read_best_bc
-from optiq.rl.imitation_methods import check_imitation_init
+from optiq.rl.imitation_methods import check_imitation_init, required_timesteps
 from optiq.rl.inits import IMITATION_INITS
 from optiq.tracking import log_metrics, tracking
 
@@ -199,3 +199,12 @@ def finetune_stage(
     ratio = f"{u['unlearning_ratio']:.2f}" if u.get("unlearning_ratio") is not None else "n/a"
     console.print(f"final return {summary['final_return']:.1f}; unlearning ratio {ratio}")
     return summary
+
+
+def finetune_is_complete(run_dir: Path, config: dict[str, Any], init: str) -> bool:
+    """Stage 04 is done in ``run_dir``: its summary.json reports the whole budget of ``init``."""
+    summary = run_dir / "summary.json"
+    try:
+        return summary.is_file() and read_json(summary)["total_timesteps"] >= required_timesteps(config, init)
+    except (OSError, ValueError, KeyError):
+        return False
