@@ -89,6 +89,7 @@ class SettingFlag:
     flag: str
     key: str
     help: str
+    deprecated: tuple[str, ...] = ()  # old spellings, still accepted for one release with a warning
 
     @property
     def dest(self) -> str:
@@ -121,6 +122,31 @@ def add_setting_flags(group: argparse.ArgumentParser | argparse._ArgumentGroup, 
             default=argparse.SUPPRESS,  # absent from args unless given: the setting keeps its value
             help=f"{flag.help} (--set {flag.key.replace('{algo}', '<algo>')}{only}; default: that setting)",
         )
+        for old in flag.deprecated:
+            group.add_argument(
+                old,
+                dest=_deprecated_dest(old),
+                type=setting_arg(example),
+                default=argparse.SUPPRESS,
+                help=argparse.SUPPRESS,
+            )
+
+
+def _deprecated_dest(old: str) -> str:
+    return "deprecated__" + old.lstrip("-").replace("-", "_")
+
+
+def _take_deprecated(args: argparse.Namespace, flags: Sequence[SettingFlag]) -> None:
+    """Move a deprecated spelling's value to its flag's dest, with a warning (both given: a one-line error)."""
+    for flag in flags:
+        for old in flag.deprecated:
+            if not hasattr(args, _deprecated_dest(old)):
+                continue
+            if hasattr(args, flag.dest):
+                raise OptiqError(f"{old} and {flag.flag} are the same setting; pass only {flag.flag}")
+            print(f"warning: {old} is deprecated and goes in the next release; use {flag.flag}", file=sys.stderr)
+            setattr(args, flag.dest, getattr(args, _deprecated_dest(old)))
+            delattr(args, _deprecated_dest(old))
 
 
 def int_arg(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -211,6 +237,7 @@ def resolve(args: argparse.Namespace, setting_flags: Sequence[SettingFlag] = ())
     A dedicated flag is the ``--set`` of its key, applied after the user's ``--set`` (so the flag wins).
     """
     overrides = dict(parse_override(text) for text in args.overrides)
+    _take_deprecated(args, setting_flags)
     given = [(flag, getattr(args, flag.dest)) for flag in setting_flags if hasattr(args, flag.dest)]
     if any("{algo}" in flag.key for flag, _ in given):
         algo = getattr(args, "algo", None)

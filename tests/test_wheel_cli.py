@@ -99,7 +99,7 @@ def test_the_cli_runs_from_the_wheel(wheel_site, tmp_path):
     assert _run(wheel_site, tmp_path, *python, "no-such-command").returncode == 2
 
     hparams = str(wheel_site / "optiq" / "hparams.yml")
-    for command, flag in (("run-all", "--demos-per-seed"), ("finetune", "--warm-start-steps")):
+    for command, flag in (("run-all", "--demos-per-seed"), ("finetune", "--critic-warmup-steps")):
         result = _run(wheel_site, tmp_path, *python, command, "--help")
         assert result.returncode == 0, result.stderr
         text = " ".join(result.stdout.split())

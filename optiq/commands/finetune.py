@@ -28,7 +28,10 @@ from optiq.stage_options import FinetuneJobOptions
 RUN_LENGTH_FLAGS = (SettingFlag("--total-steps", "finetune.total_timesteps", "env steps"),)
 EXTENSION_FLAGS = (
     SettingFlag(
-        "--warm-start-steps", "finetune.{algo}.bc_rl.critic_warmup_steps", "env steps of critic-only training first"
+        "--critic-warmup-steps",
+        "finetune.{algo}.bc_rl.critic_warmup_steps",
+        "env steps of critic-only training first",
+        deprecated=("--warm-start-steps",),
     ),
     SettingFlag(
         "--actor-lr-warmup-steps", "finetune.{algo}.bc_rl.actor_lr_warmup_steps", "env steps of the actor LR ramp"

@@ -88,7 +88,7 @@ class HybridSettings:
         if self.bc_reference_episodes > 0 and self.critic_warmup_steps <= 0:
             raise ValueError(
                 "bc_reference_episodes needs critic_warmup_steps > 0 "
-                "(the BC policy's warm-up episodes set the reference): pass --warm-start-steps > 0 "
+                "(the BC policy's warm-up episodes set the reference): pass --critic-warmup-steps > 0 "
                 "or --set finetune.ppo.bc_rl.bc_reference_episodes=0"
             )
 
