@@ -122,7 +122,7 @@ class RunRecord:
 # Bump a stage's code version whenever its outputs would differ for the same settings and inputs
 # (a changed training loop, file layout, evaluation protocol, report format): every stored
 # result of that stage, and so everything downstream of it, is then redone by run_all.
-STAGE_CODE_VERSIONS = {"demos": 1, "bc": 1, "select": 1, "finetune": 1, "eval": 1, "compare": 3}
+STAGE_CODE_VERSIONS = {"demos": 1, "bc": 1, "select": 1, "finetune": 1, "eval": 1, "compare": 4}
 FINGERPRINT_FILE = "fingerprint.json"
 
 _sha_cache: dict[tuple[str, int, int], str] = {}

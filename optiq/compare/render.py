@@ -44,6 +44,12 @@ TABLE_NOTE = (
 )
 
 
+def _source_text(summary: dict[str, Any]) -> str:
+    """' (scripted controller ...)' where the demonstrator is not a trained expert, else ''."""
+    source = summary.get("demonstrator", "expert")
+    return "" if source == "expert" else f" ({source})"
+
+
 def _speedup_target_text(summary: dict[str, Any]) -> str:
     """', speedup target (scratch's final return) 845.3' or '' without scratch (older results have no key)."""
     target = summary.get("speedup_target")
@@ -131,7 +137,7 @@ def render_report_md(
         "",
         f"**Verdict.** {summary['verdict']}",
         "",
-        f"Expert ({summary.get('demonstrator', 'expert')}) return {summary['expert_return']:,.1f}, "
+        f"Expert{_source_text(summary)} return {summary['expert_return']:,.1f}, "
         f"random policy {summary['random_return']:,.1f}, "
         f"threshold (90 % of expert) {summary['threshold']:,.1f}, reached = two consecutive evaluations at or "
         f"above{_speedup_target_text(summary)}, budget {int(summary['budget']):,} env steps.",
@@ -201,7 +207,7 @@ th {{ background: #f4f4f4; }} img {{ max-width: 100%; }} .note {{ color: #555; f
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="verdict"><strong>Verdict.</strong> {html.escape(summary["verdict"])}</p>
-<p>Expert ({html.escape(summary.get("demonstrator", "expert"))}) return {summary["expert_return"]:,.1f},
+<p>Expert{html.escape(_source_text(summary))} return {summary["expert_return"]:,.1f},
 random policy {summary["random_return"]:,.1f},
 threshold (90 % of expert) {summary["threshold"]:,.1f} (reached = two consecutive evaluations at or
 above){html.escape(_speedup_target_text(summary))}, budget {int(summary["budget"]):,} env steps.</p>
