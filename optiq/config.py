@@ -329,6 +329,10 @@ SETTING_RULES: dict[str, Rule] = {
     "finetune.ppo.bc_rl.bc_reference_episodes": _STEPS,
     "finetune.ppo.bc_rl.bc_adapt_rate": _NON_NEGATIVE,
     "finetune.ppo.bc_rl.policy_average_steps": _STEPS,
+    "finetune.ppo.bc_rl.release_check_steps": _STEPS,  # 0: off
+    "finetune.ppo.bc_rl.release_check_episodes": _COUNT,
+    "finetune.ppo.bc_rl.release_reference_episodes": _COUNT,
+    "finetune.ppo.bc_rl.release_min_fraction": _NON_NEGATIVE,
     # --init bc with SAC (DemoSAC)
     "finetune.sac.bc_rl.critic_warmup_steps": _STEPS,
     "finetune.sac.bc_rl.demo_fraction": _FRACTION,
@@ -343,6 +347,10 @@ SETTING_RULES: dict[str, Rule] = {
     "finetune.sac.bc_rl.bc_reference_episodes": _STEPS,
     "finetune.sac.bc_rl.bc_adapt_rate": _NON_NEGATIVE,
     "finetune.sac.bc_rl.policy_average_steps": _STEPS,
+    "finetune.sac.bc_rl.release_check_steps": _STEPS,  # 0: off
+    "finetune.sac.bc_rl.release_check_episodes": _COUNT,
+    "finetune.sac.bc_rl.release_reference_episodes": _COUNT,
+    "finetune.sac.bc_rl.release_min_fraction": _NON_NEGATIVE,
     "finetune.sac.bc_rl.target_entropy": _target_entropy(),
     "finetune.sac.bc_rl.learning_starts": _STEPS,
     "finetune.sac.bc_rl.ent_coef": _ent_coef(),

@@ -105,14 +105,20 @@ class PolicyAveraging:
 
 @contextmanager
 def evaluated_policy(model: BaseAlgorithm) -> Iterator[BaseAlgorithm]:
-    """``model`` with its averaged policy in place of the raw one, if it keeps one that has started
-    (before learn() starts, the raw policy is the average)."""
-    averaged = getattr(model, "averaged_policy", None)
-    if averaged is None or getattr(model, "policy_averaged_at", None) is None:
+    """``model`` with the policy users get in place of the raw one: the released policy where a
+    release guard has started (optiq/rl/release.py), else the averaged policy where one has started
+    (before learn() starts, the raw policy is the average), else the raw policy itself."""
+    shown = None
+    released = getattr(model, "released_policy", None)
+    if released is not None and getattr(model, "release_reference", None) is not None:
+        shown = released
+    elif getattr(model, "averaged_policy", None) is not None and getattr(model, "policy_averaged_at", None) is not None:
+        shown = model.averaged_policy  # type: ignore[attr-defined]
+    if shown is None:
         yield model
         return
     raw = model.policy
-    model.policy = averaged
+    model.policy = shown
     try:
         yield model
     finally:

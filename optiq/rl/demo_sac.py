@@ -32,6 +32,9 @@ a critic warm-up on the BC policy's own rollouts, and a Q-filtered BC anchor.
   HybridPPO): the warm-up starts with that many noise-free BC episodes whose mean return is the
   reference; after the warm-up every finished training episode tightens the anchor when it falls
   short of the reference and loosens it when above, instead of a decay on a clock.
+* Guarded release (``release_check_steps`` > 0; optiq/rl/release.py, shared with HybridPPO):
+  the evaluated and saved policy changes only after it matched BC's return on noise-free probe
+  episodes of its own (their env steps count in the budget).
 
 Demo episodes cut by a time limit are stored with ``done = 0`` (bootstrapped), like SB3's
 own buffer does with ``TimeLimit.truncated``.
@@ -61,6 +64,7 @@ from torch import nn
 from optiq.rl.anchor import ReturnDrivenAnchor
 from optiq.rl.averaging import PolicyAveraging
 from optiq.rl.optim import HookedOptimizer
+from optiq.rl.release import GuardedRelease
 
 
 def min_q(critic: ContinuousCritic, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
@@ -174,7 +178,7 @@ class LayerNormSACPolicy(SACPolicy):
         return LayerNormCritic(**critic_kwargs).to(self.device)
 
 
-class DemoSAC(PolicyAveraging, ReturnDrivenAnchor, SAC):
+class DemoSAC(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, SAC):
     """SAC with a demo-mixing replay buffer, a critic-only warm-up and a Q-filtered BC anchor."""
 
     def __init__(
@@ -193,6 +197,10 @@ class DemoSAC(PolicyAveraging, ReturnDrivenAnchor, SAC):
         bc_reference_episodes: int = 0,
         bc_adapt_rate: float = 1.0,
         policy_average_steps: int = 0,
+        release_check_steps: int = 0,
+        release_check_episodes: int = 2,
+        release_reference_episodes: int = 5,
+        release_min_fraction: float = 1.0,
         **kwargs: Any,
     ):
         if critic_layer_norm:
@@ -213,6 +221,9 @@ class DemoSAC(PolicyAveraging, ReturnDrivenAnchor, SAC):
         self.bc_adapt_rate = float(bc_adapt_rate)
         self._init_anchor()
         self._init_policy_average(policy_average_steps)
+        self._init_release(
+            release_check_steps, release_check_episodes, release_reference_episodes, release_min_fraction
+        )
         self._bc_pass: list[float] = []
         self._bc_chosen: list[float] = []
         self._bc_acted: list[float] = []
@@ -231,6 +242,7 @@ class DemoSAC(PolicyAveraging, ReturnDrivenAnchor, SAC):
         if self.ent_coef_optimizer is not None:
             self.ent_coef_optimizer = HookedOptimizer(self.ent_coef_optimizer, self.actor_is_learning)  # type: ignore[assignment]
         self._setup_policy_average()
+        self._setup_release()
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_bc_pass", "_bc_chosen", "_bc_acted"]
@@ -239,7 +251,7 @@ class DemoSAC(PolicyAveraging, ReturnDrivenAnchor, SAC):
         state_dicts, variables = super()._get_torch_save_params()
         if self.bc_proposer is not None:  # checkpoints only: the exported stock model has no proposer
             state_dicts = [*state_dicts, "bc_proposer"]
-        return self._policy_average_save_params(state_dicts), variables
+        return self._release_save_params(self._policy_average_save_params(state_dicts)), variables
 
     def freeze_bc_proposer(self) -> None:
         """Copy the actor's current weights (BC's, right after the weight transfer) into the proposer."""

@@ -35,6 +35,7 @@ from optiq.rl.imitation_methods import check_imitation_init, run_imitation
 from optiq.rl.inits import IMITATION_INITS, INITS
 from optiq.rl.pretrained.encoder_start import AdapterObsWrapper, load_bundle, save_bundle, write_bundle
 from optiq.rl.pretrained.policy_factory import bootstrap_model
+from optiq.rl.release import GuardedRelease, ReleaseGate
 from optiq.rl.training import (
     Checkpoint,
     EvalLog,
@@ -88,6 +89,10 @@ DEMO_SAC_SETTINGS = (
     "bc_reference_episodes",
     "bc_adapt_rate",
     "policy_average_steps",
+    "release_check_steps",
+    "release_check_episodes",
+    "release_reference_episodes",
+    "release_min_fraction",
     "learning_starts",
     "ent_coef",
     "target_entropy",
@@ -375,7 +380,12 @@ def finetune(
         config["eval"]["n_eval_episodes"],
         on_eval=best.update,
     )
-    callbacks = [evaluation]
+    callbacks: list[Any] = [evaluation]
+    if isinstance(model, GuardedRelease) and model.guards_release:
+        # Before the evaluation, so an evaluation at the same step sees what this check released;
+        # its own probe env, seeded apart from training and evaluation.
+        probe_venv = make_eval_venv(config, algo, seed + 2000, normalize=isinstance(model.get_env(), VecNormalize))
+        callbacks.insert(0, ReleaseGate(probe_venv))
     if video_every > 0:
         wrapper = _obs_wrapper_of(model)
         callbacks.append(
@@ -394,6 +404,7 @@ def finetune(
         "init": init,
         "seed": seed,
         "total_timesteps": int(model.num_timesteps),
+        "release": _release_json(model),
         "final_return": rows[-1]["return_mean"] if rows else None,
         "best_return": max(r["return_mean"] for r in rows) if rows else None,
         "unlearning": unlearning_report(rows, total),
@@ -450,6 +461,17 @@ def _extensions_json(config: dict[str, Any], algo: str, init: str) -> dict[str, 
     if "hybrid" in kwargs:
         return {**dataclasses.asdict(kwargs["hybrid"]), **{k: v for k, v in kwargs.items() if k != "hybrid"}}
     return kwargs
+
+
+def _release_json(model: BaseAlgorithm) -> dict[str, Any] | None:
+    """What the release guard did: BC's probe return, checks passed, env steps spent on probes."""
+    if not isinstance(model, GuardedRelease) or not model.guards_release:
+        return None
+    return {
+        "reference_return": model.release_reference,
+        "releases": model.release_count,
+        "probe_steps": model.release_probe_steps,
+    }
 
 
 def _obs_wrapper_of(model: BaseAlgorithm) -> Any:

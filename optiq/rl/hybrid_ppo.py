@@ -24,6 +24,9 @@ after PPO's backward pass:
   (optiq/rl/anchor.py, shared with DemoSAC): the BC policy's first warm-up episodes set a
   reference return, and each later training episode tightens the anchor when it falls short
   of it and loosens it when above;
+* guarded release (``release_check_steps`` > 0; optiq/rl/release.py, shared with DemoSAC): the
+  policy that is evaluated and saved changes only after it matched BC's return on noise-free
+  probe episodes of its own (their env steps count in the budget);
 * demo samples: a ``mix_ratio`` share of each PPO minibatch's loss comes from demonstrations,
   with V-trace value targets and advantages (importance ratios pi_old/mu capped at ``rho_bar``
   / ``c_bar``) and PPO's clipped surrogate with the ratio pi/pi_old, as for on-policy samples.
@@ -52,6 +55,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from optiq.rl.anchor import ReturnDrivenAnchor
 from optiq.rl.averaging import PolicyAveraging
 from optiq.rl.optim import HookedOptimizer
+from optiq.rl.release import GuardedRelease
 from optiq.rl.vtrace import discounted_returns, vtrace
 
 ACTOR_PREFIXES = ("mlp_extractor.policy_net.", "action_net.", "log_std", "pi_features_extractor.")
@@ -79,6 +83,10 @@ class HybridSettings:
     bc_reference_episodes: int = 0  # > 0: the anchor's weight follows the returns (optiq/rl/anchor.py)
     bc_adapt_rate: float = 1.0  # log-scale step per training episode at a full shortfall
     policy_average_steps: int = 0  # > 0: evaluate and save the weights' average over this many env steps
+    release_check_steps: int = 0  # > 0: release the policy only after it matched BC on probes (optiq/rl/release.py)
+    release_check_episodes: int = 2  # noise-free probe episodes per release check
+    release_reference_episodes: int = 5  # noise-free BC episodes that set the release threshold
+    release_min_fraction: float = 1.0  # a candidate is released at >= this x BC's probe return
 
     def __post_init__(self) -> None:
         if self.bc_loss not in BC_LOSSES:
@@ -124,13 +132,19 @@ def actor_parameter_names(policy: ActorCriticPolicy) -> set[str]:
     return {name for name, _ in policy.named_parameters() if name.startswith(prefixes)}
 
 
-class HybridPPO(PolicyAveraging, ReturnDrivenAnchor, PPO):
+class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
     """SB3 PPO plus the BC-preserving extensions described in the module docstring."""
 
     def __init__(self, *args: Any, hybrid: HybridSettings | None = None, **kwargs: Any):
         self.hybrid = hybrid or HybridSettings()
         self._init_anchor()
         self._init_policy_average(self.hybrid.policy_average_steps)
+        self._init_release(
+            self.hybrid.release_check_steps,
+            self.hybrid.release_check_episodes,
+            self.hybrid.release_reference_episodes,
+            self.hybrid.release_min_fraction,
+        )
         self._demo: dict[str, np.ndarray] | None = None
         self._iteration: DemoIteration | None = None
         self._behaviour_policy: ActorCriticPolicy | None = None
@@ -153,10 +167,11 @@ class HybridPPO(PolicyAveraging, ReturnDrivenAnchor, PPO):
         inner.param_groups[0]["lr"] = inner.param_groups[1]["lr"] = base.param_groups[0]["lr"]
         self.policy.optimizer = HookedOptimizer(inner, self._before_optimizer_step)  # type: ignore[assignment]
         self._setup_policy_average()
+        self._setup_release()
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, variables = super()._get_torch_save_params()
-        return self._policy_average_save_params(state_dicts), variables
+        return self._release_save_params(self._policy_average_save_params(state_dicts)), variables
 
     def _excluded_save_params(self) -> list[str]:
         # Demos and the behaviour policy are inputs, re-attached by set_demonstrations on resume.
