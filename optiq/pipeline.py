@@ -135,7 +135,7 @@ class Unit:
 
 
 def inits_for_methods(methods: Sequence[str]) -> tuple[str, ...]:
-    """The stage-04 ``--init`` of each method of ``--methods`` ("bc", BC only, has no fine-tuning run)."""
+    """The stage-04 ``--init`` of each method of ``--methods`` ("bc_only" has no fine-tuning run)."""
     return tuple(METHOD_INITS[name] for name in methods if name in METHOD_INITS)
 
 

@@ -40,7 +40,7 @@ IMITATION = {"imitation.adversarial.demo_batch_size": 64, "imitation.dagger.roun
 
 @pytest.fixture(scope="module")
 def pipeline_with_airl(tmp_path_factory) -> tuple[Path, str]:
-    """run_all on a tiny budget with --methods bc,bc_rl,scratch,airl (shipped expert, one seed)."""
+    """run_all on a tiny budget with --methods bc_only,bc_rl,scratch,airl (shipped expert, one seed)."""
     outputs = tmp_path_factory.mktemp("imitation") / "outputs"
     args = [
         "run_all.py",
@@ -53,7 +53,7 @@ def pipeline_with_airl(tmp_path_factory) -> tuple[Path, str]:
         "--no-video",
         "--no-progress",
         "--methods",
-        "bc,bc_rl,scratch,airl",
+        "bc_only,bc_rl,scratch,airl",
         *tiny_set_args(),
         *[arg for key, value in IMITATION.items() for arg in ("--set", f"{key}={value}")],
     ]
@@ -88,7 +88,7 @@ def test_airl_run_has_finetune_artefacts_and_is_compared(pipeline_with_airl):
     report = (root / "06_compare" / "results.md").read_text()
     assert "| AIRL | 1 seed |" in report and "| RL from scratch | 1 seed |" in report
     assert "Other methods, final return: AIRL" in report  # the extra verdict sentence
-    assert read_json(root / "06_compare" / "results.json")["methods"] == ["bc", "bc_rl", "scratch", "airl"]
+    assert read_json(root / "06_compare" / "results.json")["methods"] == ["bc_only", "bc_rl", "scratch", "airl"]
     assert rerun_stdout.count("skip ") == 6, rerun_stdout  # the finished AIRL run and comparison are reused
 
 
@@ -96,7 +96,7 @@ def test_compare_names_the_script_for_a_method_without_runs(pipeline_with_airl, 
     root, _ = pipeline_with_airl
     paths = RunPaths(root.parent.parent, "Hopper-v5", "quick")
     with pytest.raises(OptiqError, match=r"no finished ppo runs of method 'gail'.*04_finetune_rl.py .*--init gail"):
-        compare(paths, tiny_config, "ppo", out_dir=root / "compare_gail", methods=("bc", "gail"))
+        compare(paths, tiny_config, "ppo", out_dir=root / "compare_gail", methods=("bc_only", "gail"))
 
 
 def test_dagger_queries_the_expert_and_logs_env_steps(tmp_path):
@@ -153,8 +153,8 @@ def test_imitation_settings_are_validated():
 
 
 def test_bad_method_and_sac_adversarial_are_one_line_errors(tmp_path):
-    result = run_script("scripts/06_compare.py", "--outputs", str(tmp_path), "--methods", "bc,bc_rl,irl")
-    assert_one_line_error(result, "unknown method 'irl' in --methods", "bc, bc_rl, scratch, bc_naive, airl, gail")
+    result = run_script("scripts/06_compare.py", "--outputs", str(tmp_path), "--methods", "bc_only,bc_rl,irl")
+    assert_one_line_error(result, "unknown method 'irl' in --methods", "bc_only, bc_rl, scratch, bc_naive, airl, gail")
     result = run_script("scripts/04_finetune_rl.py", "--outputs", str(tmp_path), "--init", "airl", "--algo", "sac")
     assert_one_line_error(result, "--init airl trains a PPO policy", "use --algo ppo")
     assert not (tmp_path / "Hopper-v5" / "quick" / "04_finetune").exists()

@@ -113,3 +113,13 @@ def test_a_deprecated_spelling_still_works_with_a_warning(capsys):
     with pytest.raises(OptiqError, match="--warm-start-steps and --critic-warmup-steps are the same setting"):
         _config("--warm-start-steps", "300", "--critic-warmup-steps", "200")
     assert "--warm-start-steps" not in build_parser().format_help()  # hidden: --help shows one name
+
+
+def test_the_old_method_name_bc_means_bc_only_with_a_warning(capsys):
+    from optiq.compare.methods import parse_methods
+
+    assert parse_methods("bc,bc_rl,scratch") == ("bc_only", "bc_rl", "scratch")
+    assert "method 'bc' in --methods is deprecated, use 'bc_only'" in capsys.readouterr().err
+    assert parse_methods("bc_only,bc,bc_rl") == ("bc_only", "bc_rl")  # one row, however spelled
+    assert parse_methods("bc_only,bc_rl") == ("bc_only", "bc_rl")
+    assert capsys.readouterr().err.count("deprecated") == 1  # only where the old name was given

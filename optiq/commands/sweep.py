@@ -19,7 +19,7 @@ Demos are shared per env (01_collect_demos.py --seed 0; an env without a shipped
 Examples:
   python scripts/sweep.py --envs Hopper-v5 Ant-v5:scripted --seeds 0 1 2
   python scripts/sweep.py --spec study.yml --backend ray --address auto
-  python scripts/sweep.py --envs Hopper-v5 Walker2d-v5 --methods bc,bc_rl,scratch --preset full --backend ray
+  python scripts/sweep.py --envs Hopper-v5 Walker2d-v5 --methods bc_only,bc_rl,scratch --preset full --backend ray
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ import numpy as np
 
 from optiq.atomic_io import write_json, write_text
 from optiq.compare.methods import (
+    BC_ONLY,
     DEFAULT_METHODS,
     EXTRA_METHODS,
     METHOD_INITS,
@@ -97,7 +98,7 @@ def compare(
     reference = demonstrator(metas[0])
     random_return = random_policy_return(config["env_id"])
     threshold = THRESHOLD_FRACTION * expert_return
-    methods = gather_runs(paths, algo, [name for name in requested if name != "bc"], seeds)
+    methods = gather_runs(paths, algo, [name for name in requested if name != BC_ONLY], seeds)
     missing = [name for name, runs in methods.items() if not runs.curves]
     if strict and missing:
         name = missing[0]
@@ -107,8 +108,8 @@ def compare(
         )
     if not strict and not any(runs.curves for runs in methods.values()):
         raise OptiqError(f"no finished {algo} runs under {paths.finetune_root} (run scripts/04_finetune_rl.py first)")
-    bc_evals = gather_bc(paths, seeds) if "bc" in requested else {}
-    if strict and "bc" in requested and not bc_evals:
+    bc_evals = gather_bc(paths, seeds) if BC_ONLY in requested else {}
+    if strict and BC_ONLY in requested and not bc_evals:
         raise OptiqError(
             f"no BC-only evaluation in {paths.evaluation} (bc_only_seed<N>/eval.json; run scripts/05_eval_video.py)"
         )

@@ -13,6 +13,7 @@ import numpy as np
 
 from optiq.atomic_io import read_json, write_text
 from optiq.compare.methods import (
+    BC_ONLY,
     DEFAULT_METHODS,
     METHOD_INITS,
 )
@@ -110,11 +111,11 @@ def compare_inputs(
     files: list[Path] = []
     own = seed_folders(paths.demos)
     files += [paths.demos_dir(s) / "metadata.json" for s in own] or [paths.demos / "metadata.json"]
-    if "bc" in requested:
+    if BC_ONLY in requested:
         for seed in gather_bc(paths, seeds):
             files.append(paths.evaluation / bc_label(seed) / "eval.json")
             files.append(paths.bc_dir(seed) / "metrics.csv")
-    for runs in gather_runs(paths, algo, [name for name in requested if name != "bc"], seeds).values():
+    for runs in gather_runs(paths, algo, [name for name in requested if name != BC_ONLY], seeds).values():
         for name in runs.run_names.values():
             run_dir = paths.finetune_root / name
             files += [run_dir / "eval.csv", run_dir / "summary.json", paths.evaluation / name / "eval.json"]

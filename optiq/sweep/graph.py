@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from optiq.compare.methods import BC_ONLY
 from optiq.config import load_env_config, parse_override
 from optiq.paths import RunPaths, parse_finetune_run_name
 from optiq.pipeline import (
@@ -122,7 +123,7 @@ def study_steps(runs: list[EnvRun]) -> list[Step]:
         demos_name = f"{env}: demos"
         demos.append(Step("demos", demos_name, (), partial(_first_unit, "demos", run), partial(_demos_job, run)))
         steps = job_graph(run.config, run.paths, run.opts)
-        if "bc" not in (run.opts.methods or ()) and not any(init in BC_STARTS for init in run.opts.inits):
+        if BC_ONLY not in (run.opts.methods or ()) and not any(init in BC_STARTS for init in run.opts.inits):
             dropped = {step.name for step in steps if step.stage in ("bc", "select")}  # nothing reads a BC
             steps = [step for step in steps if step.name not in dropped and not dropped & set(step.after)]
         renamed = []

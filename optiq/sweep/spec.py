@@ -6,7 +6,7 @@ Written as YAML (``--spec study.yml``) or as flags of ``scripts/sweep.py``; both
     envs:
       - Hopper-v5                       # demos from the shipped expert
       - {env: Ant-v5, source: scripted} # demos from the trot gait in hparams.yml
-    methods: [bc, bc_rl, scratch]
+    methods: [bc_only, bc_rl, scratch]
     seeds: [0, 1, 2]
     preset: quick
     set: ["finetune.total_timesteps=50000"]
