@@ -30,6 +30,7 @@ from optiq.config import (
 from optiq.envs import pixel_mode
 from optiq.errors import OptiqError
 from optiq.paths import DEFAULT_OUTPUTS, RunPaths
+from optiq.settings import setting_doc
 from optiq.tracking import add_tracking_args
 
 
@@ -88,8 +89,17 @@ class SettingFlag:
 
     flag: str
     key: str
-    help: str
+    help: str = ""  # "": the setting's doc in optiq/settings.py
     deprecated: tuple[str, ...] = ()  # old spellings, still accepted for one release with a warning
+
+    def description(self) -> str:
+        """``help``, else the doc of the setting (each algorithm's where they differ)."""
+        if self.help:
+            return self.help
+        docs = {algo: setting_doc(self.key.format(algo=algo)) for algo in self.algos}
+        if len(set(docs.values())) == 1:
+            return next(iter(docs.values()))
+        return "; ".join(f"{algo.upper()}: {doc}" for algo, doc in docs.items())
 
     @property
     def dest(self) -> str:
@@ -120,7 +130,7 @@ def add_setting_flags(group: argparse.ArgumentParser | argparse._ArgumentGroup, 
             dest=flag.dest,
             type=setting_arg(example),
             default=argparse.SUPPRESS,  # absent from args unless given: the setting keeps its value
-            help=f"{flag.help} (--set {flag.key.replace('{algo}', '<algo>')}{only}; default: that setting)",
+            help=f"{flag.description()} (--set {flag.key.replace('{algo}', '<algo>')}{only}; default: that setting)",
         )
         for old in flag.deprecated:
             group.add_argument(

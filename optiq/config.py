@@ -1,31 +1,34 @@
 """Load and validate ``hparams.yml``: per-environment settings with presets.
 
-The file is keyed by Gymnasium env id (as in rl-baselines3-zoo's hyperparams files).
-Every env has the same sections (see :data:`SCHEMA`); a preset (``quick``/``full``)
-is a mapping of dotted keys that override the env's base values. The optional ``obs``
-section picks state or pixel observations (defaults: :data:`OBS_DEFAULTS`); in pixel mode
+The file is keyed by Gymnasium env id (as in rl-baselines3-zoo's hyperparams files). Its schema
+is typed in optiq/settings.py (a dataclass per section, a field per setting with its range, doc
+and default); :data:`SCHEMA` (required keys) and :data:`SETTING_RULES` (every range) are derived
+from it, plus :data:`SB3_RULES` for SB3's own arguments. A preset (``quick``/``full``) is a
+mapping of dotted keys that override the env's base values. The optional ``obs`` section picks
+state or pixel observations (defaults: :data:`OBS_DEFAULTS`); in pixel mode
 :data:`PIXEL_DEFAULTS` and then the env's optional ``pixels`` mapping of dotted keys apply
 after the preset, so state-mode settings stay untouched. After presets and ``--set`` overrides
-are merged, every setting is checked against its type and range (:data:`SETTING_RULES`), and
-the free-form ``hyperparams`` / ``bc_rl`` sections against the keys SB3 and optiq accept. Any
-problem is an :class:`~optiq.errors.OptiqError` with a one-line message naming the key, the bad
-value, what it must be, and where it came from (the file, a preset, or ``--set``).
+are merged, every setting is checked against its type and range once, typed sections hold their
+fields only, and the free-form ``hyperparams`` sections SB3's arguments only. Any problem is an
+:class:`~optiq.errors.OptiqError` with a one-line message naming the key, the bad value, what it
+must be, and where it came from (the file, a preset, or ``--set``).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import functools
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from optiq import rules, settings
 from optiq.errors import OptiqError
+from optiq.rules import MAX_SEED, Invalid, Rule, as_number  # noqa: F401 (MAX_SEED: re-exported for optiq.cli)
+from optiq.settings import ALGOS, OBS_MODES  # noqa: F401 (OBS_MODES: re-exported for optiq.cli)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -36,11 +39,9 @@ DATA_ROOT = REPO_ROOT if IN_CHECKOUT else PACKAGE_DIR
 DEFAULT_HPARAMS = DATA_ROOT / "hparams.yml"
 DEFAULT_ENV = "Hopper-v5"
 PRESETS = ("quick", "full")
-ALGOS = ("ppo", "sac")
-OBS_MODES = ("state", "pixels")
 
 # What ``obs`` holds when an env's section leaves it (or some of its keys) out.
-OBS_DEFAULTS: dict[str, Any] = {"mode": "state", "width": 64, "height": 64, "frame_stack": 4, "grayscale": True}
+OBS_DEFAULTS: dict[str, Any] = {item.name: item.default for item in dataclasses.fields(settings.ObsSection)}
 # Pixel-mode settings every env gets before its own ``pixels`` overrides: no VecNormalize
 # (CnnPolicy scales images by 1/255), a replay buffer of images that fits in memory, and
 # separate actor/critic CNNs for PPO, so HybridPPO's critic warm-up leaves the BC actor intact.
@@ -52,322 +53,73 @@ PIXEL_DEFAULTS: dict[str, Any] = {
 }
 MIN_IMAGE_SIDE = 36  # the smallest frame SB3's NatureCNN (CnnPolicy) accepts
 
-_ALGO_SCHEMA: dict[str, Any] = {
-    "n_envs": int,
-    "normalize": bool,
-    "hyperparams": dict,
-    "policy_kwargs": dict,
-    "bc_rl": dict,
-}
+_KINDS = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict, "list": list}
 
-# Required keys and their types. A nested dict is a section.
+
+def _required_schema(cls: type) -> dict[str, Any]:
+    """The required keys of a typed section (optiq/settings.py) and their types; a nested dict is a section."""
+    schema: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):
+        nested = settings.section_of(item)
+        if not settings.is_required(item):
+            continue
+        schema[item.name] = _required_schema(nested) if nested is not None else _KINDS[str(item.type)]
+    return schema
+
+
+# Required keys and their types, from optiq.settings.EnvSettings (``obs`` is filled in before the check).
 SCHEMA: dict[str, Any] = {
-    "expert": {"algo": str, "n_timesteps": int},
-    "demos": {"n_episodes": int},
-    "bc": {
-        "n_epochs": int,
-        "batch_size": int,
-        "learning_rate": float,
-        "ent_weight": float,
-        "l2_weight": float,
-        "val_fraction": float,
-        "checkpoint_every": int,
-        "select_by": str,
-        "select_episodes": int,
-    },
-    "finetune": {
-        "total_timesteps": int,
-        "checkpoint_freq": int,
-        "ppo": _ALGO_SCHEMA,
-        "sac": _ALGO_SCHEMA,
-    },
-    "eval": {
-        "eval_freq": int,
-        "n_eval_episodes": int,
-        "final_episodes": int,
-        "video_length": int,
-    },
-    "run": {"algo": str, "seeds": list},
-    "obs": {"mode": str, "width": int, "height": int, "frame_stack": int, "grayscale": bool},
-    "presets": {"quick": dict, "full": dict},
+    **_required_schema(settings.EnvSettings),
+    "obs": {item.name: _KINDS[str(item.type)] for item in dataclasses.fields(settings.ObsSection)},
 }
-
 # Sections an env may leave out; when present they are validated like SCHEMA.
-OPTIONAL_SCHEMA: dict[str, Any] = {
-    # --source scripted: a controller factory (module:function) and its keyword parameters
-    "scripted": {"controller": str, "params": dict},
-}
+OPTIONAL_SCHEMA: dict[str, Any] = {"scripted": _required_schema(settings.ScriptedSection)}
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "expert.algo": ALGOS,
-    "run.algo": ALGOS,
-    "bc.select_by": ("val_loss", "eval_return"),
-    "obs.mode": OBS_MODES,
-}
-
-
-MAX_SEED = 2**31 - 1  # numpy seeds must stay below 2**32, and stages add offsets (seed + 1000, ...)
-
-
-class _Invalid(ValueError):
-    """A value outside its :class:`Rule`."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What a setting may hold, and the same in words (``expect``) for one-line errors."""
-
-    expect: str
-    check: Callable[[Any], Any]  # the value (numbers parsed from strings), or raises _Invalid
-
-    def apply(self, value: Any) -> Any:
-        return self.check(value)
-
-
-def _as_number(value: Any, integer: bool) -> int | float | None:
-    """``value`` as a finite int (``integer``) or float, accepting numeric strings such as '1e-4'; else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, int):
-        return value
-    if not isinstance(value, float) or not math.isfinite(value):
-        return None
-    if integer:
-        return int(value) if value.is_integer() else None
-    return value
-
-
-def _number(
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    integer: bool = False,
-    low_open: bool = False,
-    high_open: bool = False,
-    null: bool = False,
-    also: tuple[Any, ...] = (),
-) -> Rule:
-    """A number (an integer with ``integer``) in a range; ``null`` also allows null, ``also`` other values."""
-    kind = "an integer" if integer else "a number"
-    if low is not None and high is not None:
-        expect = f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    elif low is not None:
-        expect = f"{kind} {'>' if low_open else '>='} {low}"
-    elif high is not None:
-        expect = f"{kind} {'<' if high_open else '<='} {high}"
-    else:
-        expect = kind
-    extras = [repr(extra) for extra in also] + (["null"] if null else [])
-    if extras:
-        expect += " or " + " or ".join(extras)
-
-    def check(value: Any) -> Any:
-        if value is None and null:
-            return None
-        if not isinstance(value, bool) and value in also:
-            return value
-        number = _as_number(value, integer)
-        if number is None:
-            raise _Invalid(value)
-        if low is not None and (number < low or (low_open and number == low)):
-            raise _Invalid(value)
-        if high is not None and (number > high or (high_open and number == high)):
-            raise _Invalid(value)
-        return number
-
-    return Rule(expect, check)
-
-
-def _boolean() -> Rule:
-    def check(value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise _Invalid(value)
-        return value
-
-    return Rule("true or false", check)
-
-
-def _choice(*choices: str) -> Rule:
-    def check(value: Any) -> str:
-        if value not in choices:
-            raise _Invalid(value)
-        return value
-
-    return Rule(f"one of: {', '.join(choices)}", check)
-
-
-def _ent_coef() -> Rule:
-    """SAC's entropy coefficient: a number >= 0, 'auto', or 'auto_<initial value > 0>'."""
-    fixed = _number(0)
-
-    def check(value: Any) -> Any:
-        if isinstance(value, str) and value.startswith("auto"):
-            start = _as_number(value[5:], integer=False) if value.startswith("auto_") else None
-            if value == "auto" or (start is not None and start > 0):
-                return value
-            raise _Invalid(value)
-        return fixed.check(value)
-
-    return Rule(f"{fixed.expect}, 'auto' or 'auto_<initial value > 0>'", check)
-
-
-def _target_entropy() -> Rule:
-    number = _number()
-
-    def check(value: Any) -> Any:
-        return value if value == "auto" else number.check(value)
-
-    return Rule("a number or 'auto'", check)
-
-
-def _train_freq() -> Rule:
-    """SAC's train_freq: an integer >= 1, or [n >= 1, 'step' | 'episode']."""
-    count = _number(1, integer=True)
-
-    def check(value: Any) -> Any:
-        if isinstance(value, (list, tuple)):
-            if len(value) != 2 or value[1] not in ("step", "episode"):
-                raise _Invalid(value)
-            return [count.check(value[0]), value[1]]
-        return count.check(value)
-
-    return Rule(f"{count.expect} or [n, 'step' | 'episode']", check)
-
-
-def _seed_list() -> Rule:
-    seed = _number(0, MAX_SEED, integer=True)
-
-    def check(value: Any) -> list[int]:
-        if not isinstance(value, list) or not value:
-            raise _Invalid(value)
-        seeds = [seed.check(item) for item in value]
-        if len(set(seeds)) != len(seeds):
-            raise _Invalid(value)
-        return seeds
-
-    return Rule(f"a non-empty list of distinct integers in [0, {MAX_SEED}]", check)
-
-
-_POSITIVE = _number(0, low_open=True)
-_NON_NEGATIVE = _number(0)
-_FRACTION = _number(0, 1)  # [0, 1]
-_COUNT = _number(1, integer=True)  # >= 1
-_STEPS = _number(0, integer=True)  # >= 0
-_DISCOUNT = _number(0, 1, low_open=True)  # (0, 1]
-
-# The type and range of every numeric (and boolean) setting, keyed by dotted path; ``*`` stands
-# for either algorithm. Settings under finetune.<algo>.hyperparams and expert.hyperparams must
-# also be arguments of SB3's PPO/SAC; those under finetune.<algo>.bc_rl are exactly the keys
-# listed here (HybridPPO's HybridSettings + target_kl, DemoSAC's arguments: optiq/rl/finetune.py;
-# tests/test_input_validation.py checks that both lists agree).
-SETTING_RULES: dict[str, Rule] = {
-    "expert.n_timesteps": _COUNT,
-    "demos.n_episodes": _COUNT,
-    "bc.n_epochs": _COUNT,
-    "bc.batch_size": _COUNT,
-    "bc.learning_rate": _POSITIVE,
-    "bc.ent_weight": _NON_NEGATIVE,
-    "bc.l2_weight": _NON_NEGATIVE,
-    "bc.val_fraction": _number(0, 1, high_open=True),
-    "bc.checkpoint_every": _COUNT,
-    "bc.select_episodes": _COUNT,
-    "finetune.total_timesteps": _COUNT,
-    "finetune.checkpoint_freq": _STEPS,  # 0: only at the end
-    "finetune.*.n_envs": _COUNT,
-    "finetune.*.normalize": _boolean(),
-    # SB3 hyperparameters (both algorithms)
-    "finetune.*.hyperparams.learning_rate": _POSITIVE,
-    "finetune.*.hyperparams.gamma": _DISCOUNT,
-    "finetune.*.hyperparams.use_sde": _boolean(),
-    "finetune.*.hyperparams.sde_sample_freq": _number(-1, integer=True),
-    "finetune.*.hyperparams.stats_window_size": _COUNT,
+# SB3's constructor arguments under finetune.<algo>.hyperparams (``*``: either algorithm): SB3's
+# schema, not optiq's, so their ranges are listed here rather than in optiq/settings.py.
+SB3_RULES: dict[str, Rule] = {
+    "finetune.*.hyperparams.learning_rate": rules.POSITIVE,
+    "finetune.*.hyperparams.gamma": rules.DISCOUNT,
+    "finetune.*.hyperparams.use_sde": rules.boolean(),
+    "finetune.*.hyperparams.sde_sample_freq": rules.number(-1, integer=True),
+    "finetune.*.hyperparams.stats_window_size": rules.COUNT,
     # PPO
-    "finetune.ppo.hyperparams.n_steps": _COUNT,
-    "finetune.ppo.hyperparams.batch_size": _number(2, integer=True),  # SB3 asserts > 1 (advantage normalisation)
-    "finetune.ppo.hyperparams.n_epochs": _COUNT,
-    "finetune.ppo.hyperparams.gae_lambda": _FRACTION,
-    "finetune.ppo.hyperparams.clip_range": _POSITIVE,
-    "finetune.ppo.hyperparams.clip_range_vf": _number(0, low_open=True, null=True),
-    "finetune.ppo.hyperparams.normalize_advantage": _boolean(),
-    "finetune.ppo.hyperparams.ent_coef": _NON_NEGATIVE,
-    "finetune.ppo.hyperparams.vf_coef": _NON_NEGATIVE,
-    "finetune.ppo.hyperparams.max_grad_norm": _POSITIVE,
-    "finetune.ppo.hyperparams.target_kl": _number(0, low_open=True, null=True),
+    "finetune.ppo.hyperparams.n_steps": rules.COUNT,
+    "finetune.ppo.hyperparams.batch_size": rules.number(2, integer=True),  # SB3 asserts > 1 (advantage normalisation)
+    "finetune.ppo.hyperparams.n_epochs": rules.COUNT,
+    "finetune.ppo.hyperparams.gae_lambda": rules.FRACTION,
+    "finetune.ppo.hyperparams.clip_range": rules.POSITIVE,
+    "finetune.ppo.hyperparams.clip_range_vf": rules.number(0, low_open=True, null=True),
+    "finetune.ppo.hyperparams.normalize_advantage": rules.boolean(),
+    "finetune.ppo.hyperparams.ent_coef": rules.NON_NEGATIVE,
+    "finetune.ppo.hyperparams.vf_coef": rules.NON_NEGATIVE,
+    "finetune.ppo.hyperparams.max_grad_norm": rules.POSITIVE,
+    "finetune.ppo.hyperparams.target_kl": rules.number(0, low_open=True, null=True),
     # SAC
-    "finetune.sac.hyperparams.buffer_size": _COUNT,
-    "finetune.sac.hyperparams.learning_starts": _STEPS,
-    "finetune.sac.hyperparams.batch_size": _COUNT,
-    "finetune.sac.hyperparams.tau": _DISCOUNT,
-    "finetune.sac.hyperparams.train_freq": _train_freq(),
-    "finetune.sac.hyperparams.gradient_steps": _number(1, integer=True, also=(-1,)),  # -1: one per env step
-    "finetune.sac.hyperparams.optimize_memory_usage": _boolean(),
-    "finetune.sac.hyperparams.n_steps": _COUNT,
-    "finetune.sac.hyperparams.ent_coef": _ent_coef(),
-    "finetune.sac.hyperparams.target_update_interval": _COUNT,
-    "finetune.sac.hyperparams.target_entropy": _target_entropy(),
-    "finetune.sac.hyperparams.use_sde_at_warmup": _boolean(),
-    # --init bc with PPO (HybridPPO)
-    "finetune.ppo.bc_rl.critic_warmup_steps": _STEPS,
-    "finetune.ppo.bc_rl.actor_lr_warmup_steps": _STEPS,
-    "finetune.ppo.bc_rl.actor_lr_scale": _NON_NEGATIVE,
-    "finetune.ppo.bc_rl.bc_coeff": _NON_NEGATIVE,
-    "finetune.ppo.bc_rl.bc_decay": _DISCOUNT,
-    "finetune.ppo.bc_rl.bc_batch_size": _COUNT,
-    "finetune.ppo.bc_rl.bc_loss": _choice("nll", "mse"),
-    "finetune.ppo.bc_rl.bc_filter": _boolean(),
-    "finetune.ppo.bc_rl.mix_ratio": _number(0, 1, high_open=True),
-    "finetune.ppo.bc_rl.rho_bar": _POSITIVE,
-    "finetune.ppo.bc_rl.c_bar": _POSITIVE,
-    "finetune.ppo.bc_rl.log_std_subtract": _number(),
-    "finetune.ppo.bc_rl.log_std_floor": _number(null=True),
-    "finetune.ppo.bc_rl.target_kl": _number(0, low_open=True, null=True),
-    "finetune.ppo.bc_rl.bc_reference_episodes": _STEPS,
-    "finetune.ppo.bc_rl.bc_adapt_rate": _NON_NEGATIVE,
-    "finetune.ppo.bc_rl.policy_average_steps": _STEPS,
-    "finetune.ppo.bc_rl.release_check_steps": _STEPS,  # 0: off
-    "finetune.ppo.bc_rl.release_check_episodes": _COUNT,
-    "finetune.ppo.bc_rl.release_reference_episodes": _COUNT,
-    "finetune.ppo.bc_rl.release_min_fraction": _NON_NEGATIVE,
-    # --init bc with SAC (DemoSAC)
-    "finetune.sac.bc_rl.critic_warmup_steps": _STEPS,
-    "finetune.sac.bc_rl.demo_fraction": _FRACTION,
-    "finetune.sac.bc_rl.bc_coeff": _NON_NEGATIVE,
-    "finetune.sac.bc_rl.bc_filter": _boolean(),
-    "finetune.sac.bc_rl.bc_batch_size": _COUNT,
-    "finetune.sac.bc_rl.bc_decay": _DISCOUNT,
-    "finetune.sac.bc_rl.critic_layer_norm": _boolean(),
-    "finetune.sac.bc_rl.warmup_action_noise": _NON_NEGATIVE,
-    "finetune.sac.bc_rl.actor_lr_warmup_steps": _STEPS,
-    "finetune.sac.bc_rl.bc_proposals": _boolean(),
-    "finetune.sac.bc_rl.bc_reference_episodes": _STEPS,
-    "finetune.sac.bc_rl.bc_adapt_rate": _NON_NEGATIVE,
-    "finetune.sac.bc_rl.policy_average_steps": _STEPS,
-    "finetune.sac.bc_rl.release_check_steps": _STEPS,  # 0: off
-    "finetune.sac.bc_rl.release_check_episodes": _COUNT,
-    "finetune.sac.bc_rl.release_reference_episodes": _COUNT,
-    "finetune.sac.bc_rl.release_min_fraction": _NON_NEGATIVE,
-    "finetune.sac.bc_rl.target_entropy": _target_entropy(),
-    "finetune.sac.bc_rl.learning_starts": _STEPS,
-    "finetune.sac.bc_rl.ent_coef": _ent_coef(),
-    "eval.eval_freq": _STEPS,  # 0: evaluate only at the start and the end
-    "eval.n_eval_episodes": _COUNT,
-    "eval.final_episodes": _COUNT,
-    "eval.video_length": _COUNT,
-    "run.seeds": _seed_list(),
-    "obs.width": _COUNT,
-    "obs.height": _COUNT,
-    "obs.frame_stack": _COUNT,
-    "obs.grayscale": _boolean(),
+    "finetune.sac.hyperparams.buffer_size": rules.COUNT,
+    "finetune.sac.hyperparams.learning_starts": rules.STEPS,
+    "finetune.sac.hyperparams.batch_size": rules.COUNT,
+    "finetune.sac.hyperparams.tau": rules.DISCOUNT,
+    "finetune.sac.hyperparams.train_freq": rules.train_freq(),
+    "finetune.sac.hyperparams.gradient_steps": rules.number(1, integer=True, also=(-1,)),  # -1: one per env step
+    "finetune.sac.hyperparams.optimize_memory_usage": rules.boolean(),
+    "finetune.sac.hyperparams.n_steps": rules.COUNT,
+    "finetune.sac.hyperparams.ent_coef": rules.ent_coef(),
+    "finetune.sac.hyperparams.target_update_interval": rules.COUNT,
+    "finetune.sac.hyperparams.target_entropy": rules.target_entropy(),
+    "finetune.sac.hyperparams.use_sde_at_warmup": rules.boolean(),
+}
+
+# The type and range of every setting by dotted key: optiq's own from the typed sections
+# (optiq/settings.py), SB3's hyperparameters from SB3_RULES.
+SETTING_RULES: dict[str, Rule] = {
+    **{key: rule for key, item in settings.fields_by_key().items() if (rule := settings.rule_of(item)) is not None},
+    **SB3_RULES,
 }
 
 # SB3 constructor arguments that optiq passes itself (optiq/algos.py:build_model), never from hyperparams.
 _RESERVED_SB3_ARGS = {"self", "policy", "env", "seed", "verbose", "device", "tensorboard_log", "policy_kwargs"}
-EXPERT_KEYS = ("algo", "n_timesteps", "hyperparams", "policy_kwargs")
+EXPERT_KEYS = tuple(item.name for item in dataclasses.fields(settings.ExpertSection))
 
 
 def setting_rule(dotted: str) -> Rule | None:
@@ -381,9 +133,8 @@ def setting_rule(dotted: str) -> Rule | None:
 
 
 def bc_rl_keys(algo: str) -> list[str]:
-    """The keys ``finetune.<algo>.bc_rl`` may hold."""
-    prefix = f"finetune.{algo}.bc_rl."
-    return sorted(key[len(prefix) :] for key in SETTING_RULES if key.startswith(prefix))
+    """The keys ``finetune.<algo>.bc_rl`` may hold: the fields of its typed section."""
+    return sorted(item.name for item in dataclasses.fields(settings.BC_RL_SECTIONS[algo]))
 
 
 @functools.cache
@@ -594,22 +345,16 @@ def _check_settings(config: dict[str, Any], sources: _Sources) -> None:
         rule = setting_rule(dotted)
         if rule is not None:
             _apply_rule(config, dotted, rule, sources)
+    _check_known_keys(config, settings.EnvSettings, sources)
     expert = config["expert"]
-    for key in expert:
-        if key not in EXPERT_KEYS:
-            keys = [f"expert.{name}" for name in EXPERT_KEYS]
-            raise sources.unknown_key(f"expert.{key}", sources.origin(f"expert.{key}"), keys, "expert")
-    for key in ("hyperparams", "policy_kwargs"):
-        if expert.get(key) is not None and not isinstance(expert[key], dict):
-            raise sources.bad_value(f"expert.{key}", expert[key], "a mapping or null")
     sections = [(f"finetune.{algo}.hyperparams", algo) for algo in ALGOS]
     if expert.get("hyperparams"):
         sections.append(("expert.hyperparams", expert["algo"]))
     for section, algo in sections:
         _check_free_form(config, section, sb3_hyperparams(algo), f"finetune.{algo}.hyperparams", sources)
-    for algo in ALGOS:
-        bc_rl = f"finetune.{algo}.bc_rl"
-        _check_free_form(config, bc_rl, bc_rl_keys(algo), bc_rl, sources)
+    for partial, cls in settings.PARTIAL_SECTIONS.items():
+        keys = [item.name for item in dataclasses.fields(cls)]
+        _check_free_form(config, partial, keys, partial, sources)
     ppo = config["finetune"]["ppo"]
     n_steps = ppo["hyperparams"].get("n_steps", 2048)
     if ppo["hyperparams"].get("normalize_advantage", True) and n_steps * ppo["n_envs"] < 2:
@@ -617,6 +362,22 @@ def _check_settings(config: dict[str, Any], sources: _Sources) -> None:
             "finetune.ppo.hyperparams.n_steps",
             f"is {n_steps} with finetune.ppo.n_envs {ppo['n_envs']}; PPO needs n_steps * n_envs >= 2",
         )
+
+
+def _check_known_keys(node: dict[str, Any], cls: type, sources: _Sources, prefix: str = "") -> None:
+    """A typed section (optiq/settings.py) holds only its fields: a misspelt key is an error, not ignored."""
+    fields = {item.name: item for item in dataclasses.fields(cls)}
+    for key, value in node.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            known = [f"{prefix}{name}" for name in fields]
+            raise sources.unknown_key(dotted, sources.origin(dotted), known, prefix.rstrip(".") or None)
+        nested = settings.section_of(fields[key])
+        if nested is not None and isinstance(value, dict) and f"{dotted}." not in _PARTIAL_PREFIXES:
+            _check_known_keys(value, nested, sources, dotted + ".")
+
+
+_PARTIAL_PREFIXES = {f"{key}." for key in settings.PARTIAL_SECTIONS}
 
 
 def _check_free_form(config: dict[str, Any], section: str, keys: list[str], rules: str, sources: _Sources) -> None:
@@ -644,7 +405,7 @@ def _apply_rule(config: dict[str, Any], dotted: str, rule: Rule, sources: _Sourc
     node = _get_dotted(config, ".".join(parents)) if parents else config
     try:
         node[leaf] = rule.apply(node[leaf])
-    except _Invalid:
+    except Invalid:
         raise sources.bad_value(dotted, node[leaf], rule.expect) from None
 
 
@@ -663,7 +424,8 @@ def _validate(section: dict[str, Any], schema: dict[str, Any], sources: _Sources
             _validate(value, expected, sources, dotted + ".")
             continue
         section[key] = _coerce(value, expected, sources, dotted)
-        choices = _CHOICES.get(dotted)
+        rule = setting_rule(dotted)
+        choices = rule.choices if rule is not None else ()
         if choices and section[key] not in choices:
             raise sources.error(dotted, f"is '{section[key]}'; choose one of: {', '.join(choices)}")
 
@@ -673,11 +435,11 @@ def _coerce(value: Any, expected: type, sources: _Sources, dotted: str) -> Any:
         if isinstance(value, bool):
             return value
     elif expected is int:
-        number = _as_number(value, integer=True)
+        number = as_number(value, integer=True)
         if number is not None:
             return number
     elif expected is float:
-        number = _as_number(value, integer=False)
+        number = as_number(value, integer=False)
         if number is not None and abs(number) < 1e300:
             return float(number)
     elif expected is dict:
@@ -700,10 +462,11 @@ def _set_dotted(config: dict[str, Any], dotted: str, value: Any, sources: _Sourc
             raise sources.unknown_key(dotted, origin, _dotted_keys(config), section)
         node = node[part]
     leaf = parts[-1]
-    # Free-form sections (hyperparams, policy_kwargs, ...) may gain new keys; others may not.
+    # Free-form sections (hyperparams, policy_kwargs, ...) may gain new keys, others only their optional
+    # typed fields (eval.paired_episodes).
     # _check_settings then checks the keys of hyperparams and bc_rl (SB3's / optiq's arguments).
     free_form = (["hyperparams"], ["policy_kwargs"], ["bc_rl"], ["expert"], ["params"], ["adversarial"], ["dagger"])
-    if leaf not in node and parts[-2:-1] not in free_form:
+    if leaf not in node and parts[-2:-1] not in free_form and dotted not in settings.FIELDS:
         raise sources.unknown_key(dotted, origin, _dotted_keys(config), ".".join(parts[:-1]) or None)
     node[leaf] = value
     sources.record(dotted, origin)

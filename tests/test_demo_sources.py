@@ -84,7 +84,7 @@ def test_scripted_section_is_validated(tmp_path):
     )
     path = tmp_path / "hparams.yml"
     path.write_text(text)
-    with pytest.raises(OptiqError, match="'Ant-v5.scripted.controller' must be str"):
+    with pytest.raises(OptiqError, match=r"'Ant-v5.scripted.controller' must be a string, got \[1, 2\]"):
         load_env_config("Ant-v5", "quick", path)
 
 

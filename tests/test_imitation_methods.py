@@ -138,18 +138,29 @@ def test_dagger_without_a_queryable_expert_is_an_error(tmp_path, tiny_config):
     assert not (tmp_path / "run").exists()
 
 
-def test_imitation_settings_are_validated():
-    config = load_env_config("Hopper-v5", overrides={"imitation.adversarial.demo_batchsize": 64})
-    with pytest.raises(OptiqError, match="unknown key.*demo_batchsize in imitation.adversarial; known: .*demo_batch"):
-        adversarial_settings(config)
-    config = load_env_config("Hopper-v5", overrides={"imitation.adversarial.reward_net": "deep"})
-    with pytest.raises(OptiqError, match="reward_net' is 'deep'; choose one of: auto, basic, shaped"):
-        adversarial_settings(config)
-    config = load_env_config("Hopper-v5", overrides={"imitation.dagger.rounds": "many"})
-    with pytest.raises(OptiqError, match="'imitation.dagger.rounds' must be int"):
-        dagger_settings(config)
+def test_imitation_settings_are_validated_on_load():
+    with pytest.raises(OptiqError, match="unknown key 'imitation.adversarial.demo_batchsize' in --set; did you mean"):
+        load_env_config("Hopper-v5", overrides={"imitation.adversarial.demo_batchsize": 64})
+    with pytest.raises(OptiqError, match="reward_net' must be one of: auto, basic, shaped, got 'deep'"):
+        load_env_config("Hopper-v5", overrides={"imitation.adversarial.reward_net": "deep"})
+    with pytest.raises(OptiqError, match="'imitation.dagger.rounds' must be an integer >= 1, got 'many'"):
+        load_env_config("Hopper-v5", overrides={"imitation.dagger.rounds": "many"})
     defaults = adversarial_settings(load_env_config("Hopper-v5"))
     assert defaults.demo_batch_size == 512 and defaults.normalize_reward
+    sized_config = load_env_config("Hopper-v5", overrides={"imitation.adversarial.reward_hid_sizes": [8]})
+    sized = adversarial_settings(sized_config)
+    assert sized.reward_hid_sizes == (8,)
+
+
+def test_imitation_settings_built_in_code_get_the_same_checks():
+    config = load_env_config("Hopper-v5")
+    config["imitation"]["adversarial"]["demo_batchsize"] = 64
+    with pytest.raises(OptiqError, match="unknown key.*demo_batchsize in imitation.adversarial; known: .*demo_batch"):
+        adversarial_settings(config)
+    config = load_env_config("Hopper-v5")
+    config["imitation"]["dagger"]["budget_fraction"] = 0
+    with pytest.raises(OptiqError, match=r"'imitation.dagger.budget_fraction' must be a number in \(0, 1\], got 0"):
+        dagger_settings(config)
 
 
 def test_bad_method_and_sac_adversarial_are_one_line_errors(tmp_path):

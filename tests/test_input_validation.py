@@ -7,7 +7,6 @@ plus the BC resume with a relative --outputs and the CSV formats. Scripts run in
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import runpy
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from optiq.config import DEFAULT_HPARAMS, bc_rl_keys, load_env_config
+from optiq.config import DEFAULT_HPARAMS, load_env_config
 from optiq.errors import OptiqError
 from tests.helpers import REPO, assert_one_line_error, run_script, synthetic_trajectories
 
@@ -219,16 +218,6 @@ def test_unknown_key_in_the_file_names_file_and_preset(tmp_path):
     path = _hopper_file(tmp_path, lambda env: env["finetune"]["sac"]["hyperparams"].update(learning_start=5))
     with pytest.raises(OptiqError, match="'Hopper-v5' has unknown key 'finetune.sac.hyperparams.learning_start'"):
         load_env_config("Hopper-v5", path=path)
-
-
-def test_bc_rl_keys_match_what_stage_04_accepts():
-    """Config validation and optiq.rl.finetune.extension_kwargs must know the same bc_rl keys."""
-    from optiq.rl.finetune import DEMO_SAC_SETTINGS, PPO_OVERRIDES
-    from optiq.rl.hybrid_ppo import HybridSettings
-
-    ppo = {field.name for field in dataclasses.fields(HybridSettings)} | set(PPO_OVERRIDES)
-    assert bc_rl_keys("ppo") == sorted(ppo)
-    assert bc_rl_keys("sac") == sorted(DEMO_SAC_SETTINGS)
 
 
 # --- bad flags -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("compare", "scripts/06_compare.py"),
     "run-all": ("run_all", "run_all.py"),
     "sweep": ("sweep", "scripts/sweep.py"),
+    "settings": ("settings", "(no script) each setting of an env: value, default, range, what it does"),
 }
 
 

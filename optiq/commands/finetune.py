@@ -24,33 +24,27 @@ from optiq.cli import SettingFlag, add_setting_flags, int_arg, make_parser, reso
 from optiq.rl.pipeline import bootstrap_options, finetune_stage, resolve_init
 from optiq.stage_options import FinetuneJobOptions
 
-# Each dedicated flag is the --set of one setting, declared once here ({algo}: the run's --algo).
-RUN_LENGTH_FLAGS = (SettingFlag("--total-steps", "finetune.total_timesteps", "env steps"),)
+# Each dedicated flag is the --set of one setting, declared once here ({algo}: the run's --algo); its
+# help is the setting's doc in optiq/settings.py.
+RUN_LENGTH_FLAGS = (SettingFlag("--total-steps", "finetune.total_timesteps"),)
 EXTENSION_FLAGS = (
     SettingFlag(
-        "--critic-warmup-steps",
-        "finetune.{algo}.bc_rl.critic_warmup_steps",
-        "env steps of critic-only training first",
-        deprecated=("--warm-start-steps",),
+        "--critic-warmup-steps", "finetune.{algo}.bc_rl.critic_warmup_steps", deprecated=("--warm-start-steps",)
     ),
-    SettingFlag(
-        "--actor-lr-warmup-steps", "finetune.{algo}.bc_rl.actor_lr_warmup_steps", "env steps of the actor LR ramp"
-    ),
-    SettingFlag(
-        "--actor-lr-scale", "finetune.{algo}.bc_rl.actor_lr_scale", "actor LR relative to PPO's after the ramp"
-    ),
-    SettingFlag("--bc-coeff", "finetune.{algo}.bc_rl.bc_coeff", "weight of the BC loss on demo batches (lambda0)"),
-    SettingFlag("--bc-decay", "finetune.{algo}.bc_rl.bc_decay", "per-iteration decay of the BC weight (lambda1)"),
-    SettingFlag("--mix-ratio", "finetune.{algo}.bc_rl.mix_ratio", "share of each minibatch from demos (V-trace)"),
-    SettingFlag("--rho-bar", "finetune.{algo}.bc_rl.rho_bar", "V-trace cap on importance ratios of TD errors"),
-    SettingFlag("--c-bar", "finetune.{algo}.bc_rl.c_bar", "V-trace cap on importance ratios of the trace"),
-    SettingFlag("--log-std-subtract", "finetune.{algo}.bc_rl.log_std_subtract", "subtract from BC's log std"),
-    SettingFlag("--demo-fraction", "finetune.{algo}.bc_rl.demo_fraction", "share of each replay batch from demos"),
+    SettingFlag("--actor-lr-warmup-steps", "finetune.{algo}.bc_rl.actor_lr_warmup_steps"),
+    SettingFlag("--actor-lr-scale", "finetune.{algo}.bc_rl.actor_lr_scale"),
+    SettingFlag("--bc-coeff", "finetune.{algo}.bc_rl.bc_coeff"),
+    SettingFlag("--bc-decay", "finetune.{algo}.bc_rl.bc_decay"),
+    SettingFlag("--mix-ratio", "finetune.{algo}.bc_rl.mix_ratio"),
+    SettingFlag("--rho-bar", "finetune.{algo}.bc_rl.rho_bar"),
+    SettingFlag("--c-bar", "finetune.{algo}.bc_rl.c_bar"),
+    SettingFlag("--log-std-subtract", "finetune.{algo}.bc_rl.log_std_subtract"),
+    SettingFlag("--demo-fraction", "finetune.{algo}.bc_rl.demo_fraction"),
 )
 RUN_FLAGS = (
-    SettingFlag("--num-envs", "finetune.{algo}.n_envs", "parallel envs"),
-    SettingFlag("--eval-freq", "eval.eval_freq", "env steps between evaluations"),
-    SettingFlag("--eval-episodes", "eval.n_eval_episodes", "episodes per evaluation"),
+    SettingFlag("--num-envs", "finetune.{algo}.n_envs"),
+    SettingFlag("--eval-freq", "eval.eval_freq"),
+    SettingFlag("--eval-episodes", "eval.n_eval_episodes"),
 )
 SETTING_FLAGS = RUN_LENGTH_FLAGS + EXTENSION_FLAGS + RUN_FLAGS
 

@@ -21,6 +21,7 @@ from optiq.rl.training import (
     EvalLog,
     PeriodicEvaluation,
     evaluate_returns,
+    evaluation_reseed,
     latest_checkpoint,
     learn,
     resume_model,
@@ -111,6 +112,7 @@ def train_expert(
         config["eval"]["eval_freq"],
         config["eval"]["n_eval_episodes"],
         on_eval=keep_best,
+        reseed=evaluation_reseed(config, seed + 1000),
     )
     learn(model, total, out_dir, [evaluation], config["finetune"]["checkpoint_freq"], progress_bar, "expert")
 

@@ -124,7 +124,7 @@ def train_adversarial(
         custom_logger=imit_logger.configure(str(run_dir / "tb"), ["tensorboard"]),
         allow_variable_horizon=True,
     )
-    evaluation = start_evaluation(model, make_vec(config["env_id"], 1, seed + 1000), run_dir, config)
+    evaluation = start_evaluation(model, make_vec(config["env_id"], 1, seed + 1000), run_dir, config, seed + 1000)
     trainer.gen_callback = CallbackList([c for c in (trainer.gen_callback, evaluation) if c is not None])
 
     round_steps = trainer.gen_train_timesteps

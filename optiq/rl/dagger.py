@@ -146,7 +146,7 @@ def train_dagger(
         if norm_path
         else make_vec(config["env_id"], 1, seed + 1000)
     )
-    evaluation = start_evaluation(model, eval_venv, run_dir, config)
+    evaluation = start_evaluation(model, eval_venv, run_dir, config, seed + 1000)
     expert_policy = ExpertBehindNormalisation(expert, vecnorm)
     round_steps = max(1, budget // settings.rounds)
 

@@ -40,6 +40,7 @@ from optiq.rl.training import (
     Checkpoint,
     EvalLog,
     PeriodicEvaluation,
+    evaluation_reseed,
     latest_checkpoint,
     learn,
     resume_model,
@@ -47,6 +48,7 @@ from optiq.rl.training import (
 )
 from optiq.rl.transfer import copy_bc_weights
 from optiq.seeding import seed_everything
+from optiq.settings import BC_RL_SECTIONS, check_partial
 
 console = Console()
 
@@ -72,52 +74,23 @@ def model_class_for(algo: str, init: str) -> type[BaseAlgorithm]:
     return algo_class(algo)
 
 
-# PPO settings that fine-tuning from BC may set apart from the shared tuned ones.
-PPO_OVERRIDES = ("target_kl",)
-# finetune.sac.bc_rl: DemoSAC's own arguments and SAC settings it sets apart.
-DEMO_SAC_SETTINGS = (
-    "critic_warmup_steps",
-    "demo_fraction",
-    "bc_coeff",
-    "bc_filter",
-    "bc_batch_size",
-    "bc_decay",
-    "critic_layer_norm",
-    "warmup_action_noise",
-    "actor_lr_warmup_steps",
-    "bc_proposals",
-    "bc_reference_episodes",
-    "bc_adapt_rate",
-    "policy_average_steps",
-    "release_check_steps",
-    "release_check_episodes",
-    "release_reference_episodes",
-    "release_min_fraction",
-    "learning_starts",
-    "ent_coef",
-    "target_entropy",
-)
-
-
 def extension_kwargs(config: dict[str, Any], algo: str, init: str) -> dict[str, Any]:
-    """Constructor arguments of HybridPPO/DemoSAC from ``finetune.<algo>.bc_rl``."""
+    """Constructor arguments of HybridPPO/DemoSAC from ``finetune.<algo>.bc_rl``.
+
+    The section is typed (optiq.settings.PPOFromBC / DemoSACSettings): keys it leaves out take the
+    defaults written there, and the PPO/SAC settings it may set apart (``APART``) apply only where given.
+    """
     if init != "bc":
         return {}
-    settings = dict(config["finetune"][algo].get("bc_rl") or {})
-    known = set(HybridSettings.__dataclass_fields__) | set(PPO_OVERRIDES) if algo == "ppo" else set(DEMO_SAC_SETTINGS)
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise OptiqError(
-            f"unknown key(s) {', '.join(unknown)} in finetune.{algo}.bc_rl; known: {', '.join(sorted(known))}"
-        )
+    given = config["finetune"][algo].get("bc_rl") or {}
+    cls = BC_RL_SECTIONS[algo]
+    typed = check_partial(cls, given, f"finetune.{algo}.bc_rl")
+    apart = {key: getattr(typed, key) for key in cls.APART if key in given}
     if algo == "ppo":
-        overrides = {key: settings.pop(key) for key in PPO_OVERRIDES if key in settings}
-        try:
-            hybrid = HybridSettings(**settings)
-        except ValueError as exc:
-            raise OptiqError(f"finetune.ppo.bc_rl: {exc}") from None
-        return {"hybrid": hybrid, **overrides}
-    return settings
+        hybrid = HybridSettings(**{item.name: getattr(typed, item.name) for item in dataclasses.fields(HybridSettings)})
+        return {"hybrid": hybrid, **apart}
+    own = {item.name: getattr(typed, item.name) for item in dataclasses.fields(cls) if item.name not in cls.APART}
+    return {**own, **apart}
 
 
 def _attach_demonstrations(model: BaseAlgorithm, demos_path: Path | None, bc_model: BaseAlgorithm | None) -> None:
@@ -379,6 +352,7 @@ def finetune(
         config["eval"]["eval_freq"],
         config["eval"]["n_eval_episodes"],
         on_eval=best.update,
+        reseed=evaluation_reseed(config, seed + 1000),
     )
     callbacks: list[Any] = [evaluation]
     if isinstance(model, GuardedRelease) and model.guards_release:

@@ -57,57 +57,10 @@ from optiq.rl.averaging import PolicyAveraging
 from optiq.rl.optim import HookedOptimizer
 from optiq.rl.release import GuardedRelease
 from optiq.rl.vtrace import discounted_returns, vtrace
+from optiq.settings import HybridSettings
 
 ACTOR_PREFIXES = ("mlp_extractor.policy_net.", "action_net.", "log_std", "pi_features_extractor.")
-BC_LOSSES = ("nll", "mse")
 VTRACE_COVERAGE = 4  # V-trace targets per iteration for this many times the demo samples drawn
-
-
-@dataclass
-class HybridSettings:
-    """The extensions' knobs (hparams ``finetune.ppo.bc_rl`` / flags of 04_finetune_rl)."""
-
-    critic_warmup_steps: int = 0
-    actor_lr_warmup_steps: int = 0
-    actor_lr_scale: float = 1.0  # the actor's LR relative to PPO's, after the warm-up
-    bc_coeff: float = 0.0
-    bc_decay: float = 1.0
-    bc_batch_size: int = 256
-    bc_loss: str = "nll"  # "nll" or "mse" (of the mean action; leaves log_std to RL)
-    bc_filter: bool = False  # only demo samples whose return beats V(s)
-    mix_ratio: float = 0.0
-    rho_bar: float = 1.0
-    c_bar: float = 1.0
-    log_std_subtract: float = 0.0
-    log_std_floor: float | None = None
-    bc_reference_episodes: int = 0  # > 0: the anchor's weight follows the returns (optiq/rl/anchor.py)
-    bc_adapt_rate: float = 1.0  # log-scale step per training episode at a full shortfall
-    policy_average_steps: int = 0  # > 0: evaluate and save the weights' average over this many env steps
-    release_check_steps: int = 0  # > 0: release the policy only after it matched BC on probes (optiq/rl/release.py)
-    release_check_episodes: int = 2  # noise-free probe episodes per release check
-    release_reference_episodes: int = 5  # noise-free BC episodes that set the release threshold
-    release_min_fraction: float = 1.0  # a candidate is released at >= this x BC's probe return
-
-    def __post_init__(self) -> None:
-        if self.bc_loss not in BC_LOSSES:
-            raise ValueError(f"bc_loss must be one of {', '.join(BC_LOSSES)}, got '{self.bc_loss}'")
-        if not 0.0 <= self.mix_ratio < 1.0:
-            raise ValueError(f"mix_ratio must be in [0, 1), got {self.mix_ratio}")
-        if self.bc_reference_episodes > 0 and self.critic_warmup_steps <= 0:
-            raise ValueError(
-                "bc_reference_episodes needs critic_warmup_steps > 0 "
-                "(the BC policy's warm-up episodes set the reference): pass --critic-warmup-steps > 0 "
-                "or --set finetune.ppo.bc_rl.bc_reference_episodes=0"
-            )
-
-    @property
-    def uses_demos(self) -> bool:
-        return self.bc_coeff > 0 or self.mix_ratio > 0
-
-    @property
-    def demo_loss_weight(self) -> float:
-        """Weight of the demo loss relative to PPO's minibatch loss: a ``mix_ratio`` share of the sum."""
-        return self.mix_ratio / (1.0 - self.mix_ratio)
 
 
 @dataclass

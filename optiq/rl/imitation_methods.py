@@ -5,7 +5,8 @@ artefacts of a fine-tuning run (``eval.csv``, ``final_model.zip``, ``summary.jso
 ``policy`` entry for stage 05, ``run.json``) in ``04_finetune/ppo_<init>_seed<N>/``, so stages
 05 and 06 treat them like BC -> RL and RL from scratch. Their settings are the optional
 ``imitation:`` section of an env in hparams.yml (``adversarial:`` and ``dagger:``); absent
-keys take the defaults of :class:`AdversarialSettings` and :class:`DaggerSettings`.
+keys take the defaults of :class:`optiq.settings.AdversarialSettings` and
+:class:`optiq.settings.DaggerSettings`.
 
 These runs do not resume: the discriminator, its optimiser and the reward normalisation are
 not checkpointed. A run that did not finish starts over cleanly (its partial outputs are
@@ -14,9 +15,7 @@ deleted first); a finished run (summary.json at the full budget) is returned as 
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,8 @@ from optiq.errors import OptiqError
 from optiq.policies import PolicyFiles
 from optiq.records import RunRecord
 from optiq.rl.inits import IMITATION_INITS
-from optiq.rl.training import EvalLog, PeriodicEvaluation, unlearning_report
+from optiq.rl.training import EvalLog, PeriodicEvaluation, evaluation_reseed, unlearning_report
+from optiq.settings import AdversarialSettings, DaggerSettings, check_partial
 
 # What a fresh start deletes: everything an earlier, unfinished run of this folder may have left.
 RUN_OUTPUTS = [
@@ -43,108 +43,17 @@ RUN_OUTPUTS = [
     "dagger",
     "checkpoints",
 ]
-REWARD_NETS = ("auto", "basic", "shaped")
-
-
-@dataclass(frozen=True)
-class AdversarialSettings:
-    """``imitation.adversarial``: how AIRL and GAIL train (imitation's ``AdversarialTrainer`` arguments).
-
-    One round is one PPO rollout (``n_steps * n_envs`` env steps) followed by
-    ``n_disc_updates_per_round`` discriminator steps on ``demo_batch_size`` demo and as many
-    generator transitions.
-    """
-
-    demo_batch_size: int = 512
-    demo_minibatch_size: int | None = None  # None: the whole batch at once
-    gen_replay_buffer_capacity: int | None = None  # None: the last round only (imitation's default)
-    n_disc_updates_per_round: int = 2
-    disc_learning_rate: float = 0.001
-    reward_net: str = "auto"  # auto: shaped (BasicShapedRewardNet) for AIRL, basic (BasicRewardNet) for GAIL
-    reward_hid_sizes: tuple[int, ...] = (32, 32)
-    potential_hid_sizes: tuple[int, ...] = (32, 32)  # shaped nets only
-    normalize_reward: bool = True  # RunningNorm on the reward the generator sees (NormalizedRewardNet)
-
-
-@dataclass(frozen=True)
-class DaggerSettings:
-    """``imitation.dagger``: the DAgger budget and its BC updates.
-
-    DAgger gets ``budget_fraction * finetune.total_timesteps`` env steps (it queries the expert
-    at every one, so it needs far fewer than RL), split into ``rounds`` collection rounds of
-    whole episodes. Before the first round the policy is trained on the stage-01 demos (round
-    0, at 0 env steps); each round then trains ``bc_epochs`` epochs of BC on all data so far.
-    The expert acts with probability ``1 - round / beta_rampdown_rounds`` (imitation's linear
-    beta schedule; default: ``rounds``), the learner otherwise.
-    """
-
-    budget_fraction: float = 0.1
-    rounds: int = 10
-    bc_epochs: int = 4
-    beta_rampdown_rounds: int | None = None
-
-
-def _coerce(section: str, key: str, value: Any, default: Any, annotation: str) -> Any:
-    where = f"imitation.{section}.{key}"
-    if value is None and "None" in annotation:
-        return None
-    try:
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if isinstance(default, tuple):
-            return tuple(int(v) for v in value)
-        if "int" in annotation and "float" not in annotation:
-            if isinstance(value, bool) or float(value) != int(value):
-                raise TypeError
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, str):
-            return str(value)
-    except (TypeError, ValueError):
-        pass
-    raise OptiqError(f"'{where}' must be {annotation.replace(' | None', ' or null')}, got {value!r}")
-
-
-def _settings(config: dict[str, Any], section: str, cls: type) -> Any:
-    data = (config.get("imitation") or {}).get(section) or {}
-    if not isinstance(data, dict):
-        raise OptiqError(f"'imitation.{section}' must be a mapping of settings, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise OptiqError(
-            f"unknown key(s) {', '.join(unknown)} in imitation.{section}; known: {', '.join(sorted(fields))}"
-        )
-    values = {
-        key: _coerce(section, key, value, fields[key].default, str(fields[key].type)) for key, value in data.items()
-    }
-    return cls(**values)
 
 
 def adversarial_settings(config: dict[str, Any]) -> AdversarialSettings:
     """The env's ``imitation.adversarial`` settings over the defaults; unknown or bad keys are errors."""
-    settings = _settings(config, "adversarial", AdversarialSettings)
-    if settings.reward_net not in REWARD_NETS:
-        raise OptiqError(
-            f"'imitation.adversarial.reward_net' is '{settings.reward_net}'; choose one of: {', '.join(REWARD_NETS)}"
-        )
-    for key in ("demo_batch_size", "n_disc_updates_per_round"):
-        if getattr(settings, key) < 1:
-            raise OptiqError(f"'imitation.adversarial.{key}' must be at least 1")
-    return settings
+    section = (config.get("imitation") or {}).get("adversarial")
+    return check_partial(AdversarialSettings, section, "imitation.adversarial")
 
 
 def dagger_settings(config: dict[str, Any]) -> DaggerSettings:
     """The env's ``imitation.dagger`` settings over the defaults; unknown or bad keys are errors."""
-    settings = _settings(config, "dagger", DaggerSettings)
-    if not 0 < settings.budget_fraction <= 1:
-        raise OptiqError(f"'imitation.dagger.budget_fraction' must be in (0, 1], got {settings.budget_fraction}")
-    if settings.rounds < 1 or settings.bc_epochs < 1:
-        raise OptiqError("'imitation.dagger.rounds' and 'imitation.dagger.bc_epochs' must be at least 1")
-    return settings
+    return check_partial(DaggerSettings, (config.get("imitation") or {}).get("dagger"), "imitation.dagger")
 
 
 def dagger_budget(config: dict[str, Any], total_timesteps: int | None = None) -> int:
@@ -197,11 +106,15 @@ class OnDemandEvaluation(PeriodicEvaluation):
 
 
 def start_evaluation(
-    model: BaseAlgorithm, eval_venv: VecEnv, run_dir: Path, config: dict[str, Any]
+    model: BaseAlgorithm, eval_venv: VecEnv, run_dir: Path, config: dict[str, Any], eval_seed: int
 ) -> OnDemandEvaluation:
-    """The run's evaluation protocol (eval.eval_freq, eval.n_eval_episodes) bound to ``model``."""
+    """The run's evaluation protocol (eval.eval_freq, eval.n_eval_episodes, eval.paired_episodes) bound to ``model``."""
     evaluation = OnDemandEvaluation(
-        eval_venv, EvalLog(run_dir / "eval.csv"), config["eval"]["eval_freq"], config["eval"]["n_eval_episodes"]
+        eval_venv,
+        EvalLog(run_dir / "eval.csv"),
+        config["eval"]["eval_freq"],
+        config["eval"]["n_eval_episodes"],
+        reseed=evaluation_reseed(config, eval_seed),
     )
     evaluation.init_callback(model)
     return evaluation

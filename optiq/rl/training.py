@@ -30,6 +30,7 @@ from optiq.errors import OptiqError
 from optiq.rl.averaging import evaluated_policy
 from optiq.rl.export import save_vecnormalize
 from optiq.rl.interrupt import Interrupted, StopOnSignal, stop_on_signals, stop_requested
+from optiq.settings import configured
 
 EVAL_COLUMNS = ("timesteps", "return_mean", "return_std", "length_mean", "wall_time_s")
 
@@ -151,6 +152,11 @@ def read_eval_csv(path: str | Path) -> list[dict[str, float]]:
         return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
 
 
+def evaluation_reseed(config: dict[str, Any], eval_seed: int) -> int | None:
+    """``eval_seed`` where evaluations are paired (``eval.paired_episodes``), else None (fresh start states)."""
+    return eval_seed if configured(config, "eval.paired_episodes") else None
+
+
 def evaluate_returns(model: Any, eval_venv: VecEnv, n_episodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic episode returns and lengths (raw rewards, via the Monitor wrapper)."""
     returns, lengths = evaluate_policy(
@@ -169,9 +175,11 @@ class PeriodicEvaluation(BaseCallback):
         freq: int,
         n_episodes: int,
         on_eval: Callable[[dict[str, float]], None] | None = None,
+        reseed: int | None = None,
     ):
         super().__init__()
         self.eval_venv = eval_venv
+        self.reseed = reseed  # not None: re-seed the eval env before every evaluation (eval.paired_episodes)
         self.log = log
         self.freq = freq
         self.n_episodes = n_episodes
@@ -205,6 +213,8 @@ class PeriodicEvaluation(BaseCallback):
         train_env = self.model.get_env()
         if isinstance(train_env, VecNormalize):
             sync_envs_normalization(train_env, self.eval_venv)
+        if self.reseed is not None:  # the next reset draws the same start states as every other evaluation
+            self.eval_venv.seed(self.reseed)
         returns, lengths = evaluate_returns(self.model, self.eval_venv, self.n_episodes)
         row = {
             "timesteps": float(self.num_timesteps),
