@@ -54,6 +54,9 @@ PIXEL_DEFAULTS: dict[str, Any] = {
 MIN_IMAGE_SIDE = 36  # the smallest frame SB3's NatureCNN (CnnPolicy) accepts
 
 _KINDS = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict, "list": list}
+_KIND_WORDS = {
+    int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping", list: "a list"
+}
 
 
 def _required_schema(cls: type) -> dict[str, Any]:
@@ -314,8 +317,9 @@ def _load(
 
 
 def _imitation_section(section: Any, path: Path, env_id: str) -> dict[str, Any]:
-    """The optional ``imitation`` section (AIRL/GAIL/DAgger settings), with both subsections present
-    so ``--set imitation.dagger.rounds=5`` works for every env; optiq.rl.imitation_methods checks the keys."""
+    """The optional ``imitation`` section (AIRL/GAIL/DAgger/IPMD settings), with ``adversarial`` and ``dagger``
+    present so ``--set imitation.dagger.rounds=5`` works for every env (``ipmd`` is made by its first key);
+    :func:`_check_settings` checks the keys against optiq/settings.py."""
     section = section or {}
     if not isinstance(section, dict):
         raise OptiqError(f"{path}: '{env_id}.imitation' must be a mapping, got {type(section).__name__}")
@@ -353,8 +357,15 @@ def _check_settings(config: dict[str, Any], sources: _Sources) -> None:
     for section, algo in sections:
         _check_free_form(config, section, sb3_hyperparams(algo), f"finetune.{algo}.hyperparams", sources)
     for partial, cls in settings.PARTIAL_SECTIONS.items():
-        keys = [item.name for item in dataclasses.fields(cls)]
-        _check_free_form(config, partial, keys, partial, sources)
+        parent, _, name = partial.rpartition(".")
+        node = _get_dotted(config, parent)
+        if name in node:  # imitation.ipmd may be absent
+            if node[name] is None:  # --set imitation.dagger=null: no settings, the typed defaults
+                node[name] = {}
+            if not isinstance(node[name], dict):
+                raise sources.bad_value(partial, node[name], "a mapping of settings")
+            keys = [item.name for item in dataclasses.fields(cls)]
+            _check_free_form(config, partial, keys, partial, sources)
     ppo = config["finetune"]["ppo"]
     n_steps = ppo["hyperparams"].get("n_steps", 2048)
     if ppo["hyperparams"].get("normalize_advantage", True) and n_steps * ppo["n_envs"] < 2:
@@ -450,13 +461,15 @@ def _coerce(value: Any, expected: type, sources: _Sources, dotted: str) -> Any:
     elif isinstance(value, expected):
         return value
     rule = setting_rule(dotted)
-    raise sources.bad_value(dotted, value, rule.expect if rule is not None else expected.__name__)
+    raise sources.bad_value(dotted, value, rule.expect if rule is not None else _KIND_WORDS[expected])
 
 
 def _set_dotted(config: dict[str, Any], dotted: str, value: Any, sources: _Sources, origin: str) -> None:
     parts = dotted.split(".")
     node = config
     for depth, part in enumerate(parts[:-1]):
+        if part not in node and ".".join(parts[: depth + 1]) in settings.PARTIAL_SECTIONS:
+            node[part] = {}  # an optional section the yml leaves out (imitation.ipmd), created by its first key
         if not isinstance(node.get(part), dict):
             section = ".".join(parts[:depth]) or None
             raise sources.unknown_key(dotted, origin, _dotted_keys(config), section)
@@ -466,8 +479,12 @@ def _set_dotted(config: dict[str, Any], dotted: str, value: Any, sources: _Sourc
     # typed fields (eval.paired_episodes).
     # _check_settings then checks the keys of hyperparams and bc_rl (SB3's / optiq's arguments).
     free_form = (["hyperparams"], ["policy_kwargs"], ["bc_rl"], ["expert"], ["params"], ["adversarial"], ["dagger"])
+    parent = ".".join(parts[:-1])
+    if parent in settings.PARTIAL_SECTIONS and dotted not in settings.FIELDS:
+        known = [f"{parent}.{item.name}" for item in dataclasses.fields(settings.PARTIAL_SECTIONS[parent])]
+        raise sources.unknown_key(dotted, origin, known, parent)
     if leaf not in node and parts[-2:-1] not in free_form and dotted not in settings.FIELDS:
-        raise sources.unknown_key(dotted, origin, _dotted_keys(config), ".".join(parts[:-1]) or None)
+        raise sources.unknown_key(dotted, origin, _dotted_keys(config), parent or None)
     node[leaf] = value
     sources.record(dotted, origin)
 

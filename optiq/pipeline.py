@@ -80,7 +80,7 @@ STAGE_ALIASES = {"01": "demos", "02": "bc", "03": "select", "04": "finetune", "0
 EVAL_SEED = 10_000  # seed of stage 05's evaluation episodes: never used in training
 BC_STARTS = ("bc", "bc_naive")  # stage-04 inits that start from the selected BC checkpoint
 # Fine-tuning jobs start longest first, so the last ones to finish run side by side.
-JOB_ORDER = {"airl": 0, "gail": 0, "bc": 1, "pretrained": 2, "bc_naive": 2, "scratch": 3, "dagger": 4}
+JOB_ORDER = {"airl": 0, "gail": 0, "ipmd": 0, "bc": 1, "pretrained": 2, "bc_naive": 2, "scratch": 3, "dagger": 4}
 
 
 def normalise_stage(name: str) -> str:

@@ -342,12 +342,35 @@ class DaggerSettings:
     )
 
 
+@dataclass(frozen=True)
+class IPMDSettings:
+    """``imitation.ipmd``: IPMD's reward learning on SAC (``--init ipmd --algo sac``; optiq/rl/ipmd.py).
+
+    SAC's own settings are finetune.sac's; the budget is finetune.total_timesteps.
+    """
+
+    expert_batch_size: int = setting(COUNT, "demo state-actions per reward update (and as many of the policy's)", 256)
+    reward_hid_sizes: tuple[int, ...] = setting(rules.int_list(), "hidden layers of the reward net", (256, 256))
+    reward_learning_rate: float = setting(POSITIVE, "the reward net's Adam learning rate", 3e-4)
+    reward_l2: float = setting(NON_NEGATIVE, "weight of the squared mean rewards in the reward loss", 0.1)
+    reward_updates_per_step: int = setting(COUNT, "reward updates per SAC gradient step", 1)
+    criterion: str = setting(
+        rules.choice("average", "discounted"),
+        "average: undiscounted differential critics on r - rho (the paper's); discounted: SAC's gamma",
+        "average",
+    )
+    average_reward_rate: float = setting(
+        rules.number(0, 1, low_open=True), "step size of rho, the running average of the estimated reward", 0.005
+    )
+
+
 @dataclass
 class ImitationSection:
-    """``imitation`` (optional): ``04_finetune_rl --init airl|gail|dagger``."""
+    """``imitation`` (optional): ``04_finetune_rl --init airl|gail|dagger|ipmd``."""
 
     adversarial: AdversarialSettings = section(AdversarialSettings, "AIRL and GAIL", optional=True)
     dagger: DaggerSettings = section(DaggerSettings, "DAgger", optional=True)
+    ipmd: IPMDSettings = section(IPMDSettings, "IPMD", optional=True)
 
 
 # --- one env's section -------------------------------------------------------------------------
@@ -377,6 +400,7 @@ PARTIAL_SECTIONS: dict[str, type] = {
     "finetune.sac.bc_rl": DemoSACSettings,
     "imitation.adversarial": AdversarialSettings,
     "imitation.dagger": DaggerSettings,
+    "imitation.ipmd": IPMDSettings,
 }
 
 

@@ -21,6 +21,7 @@ import argparse
 from pathlib import Path
 
 from optiq.cli import SettingFlag, add_setting_flags, int_arg, make_parser, resolve, run_main, seed_arg
+from optiq.rl.inits import INITS
 from optiq.rl.pipeline import bootstrap_options, finetune_stage, resolve_init
 from optiq.stage_options import FinetuneJobOptions
 
@@ -41,12 +42,13 @@ EXTENSION_FLAGS = (
     SettingFlag("--log-std-subtract", "finetune.{algo}.bc_rl.log_std_subtract"),
     SettingFlag("--demo-fraction", "finetune.{algo}.bc_rl.demo_fraction"),
 )
+IPMD_FLAGS = (SettingFlag("--expert-batch-size", "imitation.ipmd.expert_batch_size"),)
 RUN_FLAGS = (
     SettingFlag("--num-envs", "finetune.{algo}.n_envs"),
     SettingFlag("--eval-freq", "eval.eval_freq"),
     SettingFlag("--eval-episodes", "eval.n_eval_episodes"),
 )
-SETTING_FLAGS = RUN_LENGTH_FLAGS + EXTENSION_FLAGS + RUN_FLAGS
+SETTING_FLAGS = RUN_LENGTH_FLAGS + EXTENSION_FLAGS + IPMD_FLAGS + RUN_FLAGS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,12 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--algo", choices=["ppo", "sac"], default=None, help="RL algorithm (default: run.algo)")
     parser.add_argument(
         "--init",
-        choices=["bc", "bc_naive", "scratch", "pretrained", "airl", "gail", "dagger"],
+        choices=list(INITS),
         default=None,
         help="bc (default): BC weights + the BC-preserving extensions of finetune.<algo>.bc_rl; "
         "bc_naive: BC weights + stock PPO/SAC; scratch: random weights; pretrained: from --pretrained; "
         "airl/gail: imitation's adversarial IRL from the demos (PPO generator, raw observations); "
-        "dagger: imitation's DAgger querying the stage-01 expert (imitation.dagger.budget_fraction of the budget)",
+        "dagger: imitation's DAgger querying the stage-01 expert (imitation.dagger.budget_fraction of the budget); "
+        "ipmd: inverse RL (IPMD) on SAC from the demos, settings imitation.ipmd (needs --algo sac)",
     )
     parser.add_argument("--seed", type=seed_arg, default=0, help="random seed")
     add_setting_flags(parser, RUN_LENGTH_FLAGS)
@@ -67,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--restart", action="store_true", help="delete this run's checkpoints and start over")
     ext = parser.add_argument_group("BC-preserving extensions (override finetune.<algo>.bc_rl; --init bc only)")
     add_setting_flags(ext, EXTENSION_FLAGS)
+    add_setting_flags(parser.add_argument_group("inverse RL (--init ipmd)"), IPMD_FLAGS)
     pre = parser.add_argument_group("pretrained encoder start (optiq train rl)")
     pre.add_argument(
         "--pretrained", type=Path, help="TorchScript .ts or state-dict .pth encoder (implies --init pretrained)"

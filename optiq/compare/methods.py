@@ -14,6 +14,7 @@ METHOD_TITLES = {
     "airl": "AIRL",
     "gail": "GAIL",
     "dagger": "DAgger",
+    "ipmd": "IPMD",
 }
 
 
@@ -24,6 +25,7 @@ COLOURS = {
     "airl": "tab:red",
     "gail": "tab:brown",
     "dagger": "tab:cyan",
+    "ipmd": "tab:olive",
 }
 
 
@@ -36,6 +38,7 @@ METHOD_INITS = {
     "airl": "airl",
     "gail": "gail",
     "dagger": "dagger",
+    "ipmd": "ipmd",
 }
 
 
@@ -48,7 +51,7 @@ DEPRECATED_METHODS = {"bc": BC_ONLY}
 DEFAULT_METHODS = (BC_ONLY, "bc_rl", "scratch")
 
 
-EXTRA_METHODS = ("bc_naive", "airl", "gail", "dagger")
+EXTRA_METHODS = ("bc_naive", "airl", "gail", "dagger", "ipmd")
 
 
 # Methods that spend a smaller budget by design: past their last evaluation they keep their final policy.

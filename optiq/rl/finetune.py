@@ -22,7 +22,7 @@ from optiq.algos import algo_class, build_model, make_eval_venv, make_training_v
 from optiq.atomic_io import read_json, remove_stale_temp_files, write_json
 from optiq.bc.train import pretrain_with_bc
 from optiq.demos.storage import load_demos
-from optiq.envs import freeze_observation_statistics, pixel_mode
+from optiq.envs import freeze_observation_statistics, make_vec, pixel_mode
 from optiq.errors import OptiqError
 from optiq.evaluation.video import PeriodicVideo
 from optiq.policies import PolicyFiles, check_spaces, load_model
@@ -33,6 +33,7 @@ from optiq.rl.export import save_stock_model, save_vecnormalize
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
 from optiq.rl.imitation_methods import check_imitation_init, run_imitation
 from optiq.rl.inits import IMITATION_INITS, INITS
+from optiq.rl.ipmd import IPMD, ipmd_kwargs, save_reward_net
 from optiq.rl.pretrained.encoder_start import AdapterObsWrapper, load_bundle, save_bundle, write_bundle
 from optiq.rl.pretrained.policy_factory import bootstrap_model
 from optiq.rl.release import GuardedRelease, ReleaseGate
@@ -71,6 +72,8 @@ class BootstrapOptions:
 def model_class_for(algo: str, init: str) -> type[BaseAlgorithm]:
     if init == "bc":
         return HybridPPO if algo == "ppo" else DemoSAC
+    if init == "ipmd":
+        return IPMD
     return algo_class(algo)
 
 
@@ -128,11 +131,11 @@ class BestPolicy:
         self.best = {"return_mean": row["return_mean"], "timesteps": int(row["timesteps"])}
         write_json(self.path, self.best)
 
-    def files(self, algo: str) -> dict[str, Any] | None:
+    def files(self, algo: str, raw_obs: bool = False) -> dict[str, Any] | None:
         if self.best is None:
             return None
         norm = self.run_dir / "best_vecnormalize.pkl"
-        files = PolicyFiles(self.run_dir / "best_model.zip", norm if norm.is_file() else None, algo)
+        files = PolicyFiles(self.run_dir / "best_model.zip", norm if norm.is_file() else None, algo, raw_obs=raw_obs)
         return {**files.to_json(), **self.best}
 
 
@@ -232,6 +235,34 @@ def _start_from_bc(request: StartRequest) -> BaseAlgorithm:
     return model
 
 
+def _start_ipmd(request: StartRequest) -> BaseAlgorithm:
+    """``--init ipmd``: SAC on the reward IPMD learns from the stage-01 demos (optiq/rl/ipmd.py), raw observations."""
+    config, algo, seed = request.config, request.algo, request.seed
+    if algo != "sac":
+        raise OptiqError(f"--init ipmd trains a SAC policy; {algo.upper()} is not supported (use --algo sac)")
+    if pixel_mode(config):
+        raise OptiqError("--init ipmd works on state observations only (use --obs state)")
+    if request.demos_path is None or not Path(request.demos_path).is_file():
+        raise OptiqError("--init ipmd needs the demos of stage 01 (run scripts/01_collect_demos.py first)")
+    venv = make_vec(config["env_id"], config["finetune"]["sac"]["n_envs"], seed)  # raw: the demos' observations
+    if request.checkpoint is not None:
+        model = _resume(request, venv)
+    else:
+        model = build_model(
+            config,
+            "sac",
+            venv,
+            seed,
+            tensorboard_log=request.tensorboard_log,
+            device=request.device,
+            model_class=IPMD,
+            **ipmd_kwargs(config),
+        )
+    assert isinstance(model, IPMD)
+    model.set_demonstrations(load_demos(request.demos_path, venv.observation_space, venv.action_space))
+    return model
+
+
 def _start_pretrained(request: StartRequest) -> BaseAlgorithm:
     """``--init pretrained``: build (or resume) a model on a pretrained encoder; log the bootstrap report."""
     config, algo, seed, run_dir, checkpoint = (
@@ -287,6 +318,7 @@ START_BUILDERS: dict[str, Callable[[StartRequest], BaseAlgorithm]] = {
     "bc_naive": _start_from_bc,
     "scratch": _start_scratch,
     "pretrained": _start_pretrained,
+    "ipmd": _start_ipmd,
 }
 
 
@@ -388,12 +420,15 @@ def finetune(
         if (run_dir / "bootstrap_report.json").is_file()
         else None,
         "policy": PolicyFiles(
-            run_dir / "final_model.zip", run_dir / "vecnormalize.pkl" if isinstance(venv, VecNormalize) else None, algo
+            run_dir / "final_model.zip",
+            run_dir / "vecnormalize.pkl" if isinstance(venv, VecNormalize) else None,
+            algo,
+            raw_obs=init == "ipmd",
         ).to_json(),
-        "best_policy": best.files(algo),
+        "best_policy": best.files(algo, raw_obs=init == "ipmd"),
     }
     write_json(run_dir / "summary.json", summary)
-    for name in ("final_model.zip", "vecnormalize.pkl", "best_model.zip", "eval.csv", "summary.json"):
+    for name in ("final_model.zip", "vecnormalize.pkl", "best_model.zip", "eval.csv", "summary.json", "reward_net.pt"):
         record.add_artifact(run_dir / name)
     record.finish(
         final_return=summary["final_return"], unlearning=summary["unlearning"], bootstrap=summary["bootstrap"]
@@ -426,9 +461,13 @@ def _write_final_policy(
     venv = model.get_env()
     if isinstance(venv, VecNormalize):
         save_vecnormalize(venv, run_dir / "vecnormalize.pkl")
+    if isinstance(model, IPMD):
+        save_reward_net(model, run_dir / "reward_net.pt")
 
 
 def _extensions_json(config: dict[str, Any], algo: str, init: str) -> dict[str, Any] | None:
+    if init == "ipmd":
+        return {"method": "ipmd", **ipmd_kwargs(config)}
     kwargs = extension_kwargs(config, algo, init)
     if not kwargs:
         return None

@@ -31,7 +31,8 @@ from optiq.records import (
 )
 from optiq.rl.finetune import BootstrapOptions, finetune, read_best_bc
 from optiq.rl.imitation_methods import check_imitation_init, required_timesteps
-from optiq.rl.inits import IMITATION_INITS
+from optiq.rl.inits import IMITATION_INITS, INVERSE_RL_INITS
+from optiq.settings import configured
 from optiq.tracking import log_metrics, tracking
 
 console = Console()
@@ -82,7 +83,7 @@ RUN_OUTPUTS = [
 
 
 def uses_demos(init: str, bc_steps: int = 0) -> bool:
-    return init in ("bc", *IMITATION_INITS) or bc_steps > 0
+    return init in ("bc", *IMITATION_INITS, *INVERSE_RL_INITS) or bc_steps > 0
 
 
 def bc_start(paths: RunPaths, seed: int) -> PolicyFiles:
@@ -108,7 +109,9 @@ def finetune_fingerprint(
     the seed, and by sha256 the BC checkpoint it starts from, the demos it reads and a pretrained
     encoder."""
     keys = ["env_id", "obs", f"finetune.{algo}", "eval.eval_freq", "eval.n_eval_episodes"]
-    if init in IMITATION_INITS:
+    if configured(config, "eval.paired_episodes"):  # only when on: unpaired runs keep their fingerprints
+        keys.append("eval.paired_episodes")
+    if init in IMITATION_INITS or init in INVERSE_RL_INITS:
         keys.append("imitation")
     settings = pick_settings(config, keys)
     if init != "bc":

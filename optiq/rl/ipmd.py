@@ -1,0 +1,213 @@
+"""IPMD (Inverse Policy Mirror Descent; Wu, Ke & Wu, NeurIPS 2023) on SB3's SAC: ``--init ipmd``.
+
+IPMD alternates two steps, both from samples:
+
+* **Policy step** on the *estimated* reward r_psi(s, a): SAC's soft actor-critic update is the
+  stochastic policy mirror descent step with the entropy as the regulariser. Every batch SAC
+  samples from its replay buffer has its rewards replaced by r_psi (the env's reward is stored
+  but never read), so the critics learn the value of the estimated reward. With the average-reward
+  criterion (the paper's, the default) the critics learn a differential value: the target is
+  r_psi - rho + Q(s', a') with no discount, rho a running estimate of the average estimated
+  reward; ``criterion: discounted`` keeps SAC's discounted target (gamma of finetune.sac).
+* **Reward step** (the maximum-likelihood IRL gradient): raise r_psi on expert state-actions
+  (``expert_batch_size`` from the stage-01 demos) and lower it on the policy's own (as many
+  from the replay buffer), ``loss = mean r_psi(policy) - mean r_psi(expert) + reward_l2 *
+  (mean r_psi(policy)^2 + mean r_psi(expert)^2)``; the L2 term keeps the linear objective
+  bounded.
+
+The reward net and its optimiser are part of the SB3 model (saved in checkpoints, so a resumed
+run continues them); the demos are not and are attached again on resume. Observations stay
+raw (no VecNormalize), as for AIRL/GAIL: the reward net compares the policy's transitions with
+the demos' raw observations and normalises its inputs by the demos' statistics itself.
+``final_model.zip`` is stock SAC; ``reward_net.pt`` holds the learned reward (README).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from imitation.data import types
+from stable_baselines3 import SAC
+from torch import nn
+
+from optiq.atomic_io import write_with
+from optiq.settings import IPMDSettings, check_partial
+
+CRITERIA = ("average", "discounted")
+
+
+def ipmd_settings(config: dict[str, Any]) -> IPMDSettings:
+    """The env's ``imitation.ipmd`` over the typed defaults (optiq/settings.py)."""
+    return check_partial(IPMDSettings, (config.get("imitation") or {}).get("ipmd"), "imitation.ipmd")
+
+
+def ipmd_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    """:class:`IPMD`'s own constructor arguments from ``imitation.ipmd``."""
+    return dataclasses.asdict(ipmd_settings(config))
+
+
+class RewardNet(nn.Module):
+    """r_psi(s, a): an MLP on (s, a), inputs standardised by the demos' mean and std (buffers, saved with it)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256)):
+        super().__init__()
+        self.obs_dim, self.act_dim, self.hidden = int(obs_dim), int(act_dim), [int(h) for h in hidden]
+        layers: list[nn.Module] = []
+        width = self.obs_dim + self.act_dim
+        for size in self.hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+        self.register_buffer("obs_mean", th.zeros(self.obs_dim))
+        self.register_buffer("obs_std", th.ones(self.obs_dim))
+
+    def set_input_statistics(self, obs: np.ndarray) -> None:
+        self.obs_mean.copy_(th.as_tensor(obs.mean(axis=0), dtype=th.float32))
+        self.obs_std.copy_(th.as_tensor(obs.std(axis=0) + 1e-6, dtype=th.float32))
+
+    def forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """Rewards of a batch, shape (n, 1)."""
+        obs = (obs.float() - self.obs_mean) / self.obs_std
+        return self.net(th.cat([obs, actions.float()], dim=1))
+
+    def config(self) -> dict[str, Any]:
+        return {"obs_dim": self.obs_dim, "act_dim": self.act_dim, "hidden": self.hidden}
+
+
+class _EstimatedRewards:
+    """The replay buffer as SAC's train() sees it: every sampled batch carries r_psi instead of the env's reward."""
+
+    def __init__(self, model: IPMD):
+        self.model = model
+        self.buffer = model.replay_buffer
+
+    def sample(self, batch_size: int, env: Any = None) -> Any:
+        data = self.buffer.sample(batch_size, env=env)
+        with th.no_grad():
+            rewards = self.model.reward_net(data.observations, data.actions)
+        if self.model.criterion == "average":
+            self.model.update_average_reward(float(rewards.mean()))
+            # differential target: r - rho + Q(s', a'), undiscounted
+            return data._replace(rewards=rewards - self.model.average_reward, discounts=th.ones_like(rewards))
+        return data._replace(rewards=rewards)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.buffer, name)
+
+
+class IPMD(SAC):
+    """SAC whose critics learn the estimated reward r_psi, with reward updates after each policy update."""
+
+    def __init__(
+        self,
+        *args: Any,
+        expert_batch_size: int = 256,
+        reward_hid_sizes: Sequence[int] = (256, 256),
+        reward_learning_rate: float = 3e-4,
+        reward_l2: float = 0.1,
+        reward_updates_per_step: int = 1,
+        criterion: str = "average",
+        average_reward_rate: float = 0.005,
+        **kwargs: Any,
+    ):
+        if criterion not in CRITERIA:
+            raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got '{criterion}'")
+        self.expert_batch_size = int(expert_batch_size)
+        self.reward_hid_sizes = [int(h) for h in reward_hid_sizes]
+        self.reward_learning_rate = float(reward_learning_rate)
+        self.reward_l2 = float(reward_l2)
+        self.reward_updates_per_step = int(reward_updates_per_step)
+        self.criterion = criterion
+        self.average_reward_rate = float(average_reward_rate)
+        self.average_reward = 0.0  # rho: running mean of r_psi over sampled batches (average criterion)
+        self.expert_obs: np.ndarray | None = None
+        self.expert_acts: np.ndarray | None = None  # scaled to [-1, 1] like the replay buffer's
+        self._reward_losses: list[float] = []
+        super().__init__(*args, **kwargs)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        obs_dim = int(np.prod(self.observation_space.shape))
+        act_dim = int(np.prod(self.action_space.shape))
+        self.reward_net = RewardNet(obs_dim, act_dim, self.reward_hid_sizes).to(self.device)
+        self.reward_optimizer = th.optim.Adam(self.reward_net.parameters(), lr=self.reward_learning_rate)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "expert_obs", "expert_acts", "_reward_losses"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        return [*state_dicts, "reward_net", "reward_optimizer"], variables
+
+    def set_demonstrations(self, trajectories: Sequence[types.Trajectory]) -> None:
+        """The expert state-actions the reward step raises r_psi on (raw observations, actions scaled like SAC's)."""
+        obs = np.concatenate([np.asarray(t.obs[:-1], dtype=np.float32) for t in trajectories])
+        acts = np.concatenate([np.asarray(t.acts, dtype=np.float32) for t in trajectories])
+        self.expert_obs = obs.reshape(len(obs), -1)
+        self.expert_acts = np.clip(self.policy.scale_action(acts), -1.0, 1.0).reshape(len(acts), -1)
+        self.reward_net.set_input_statistics(self.expert_obs)
+
+    def update_average_reward(self, batch_mean: float) -> None:
+        self.average_reward += self.average_reward_rate * (batch_mean - self.average_reward)
+
+    def reward_loss(
+        self, expert_obs: th.Tensor, expert_acts: th.Tensor, policy_obs: th.Tensor, policy_acts: th.Tensor
+    ) -> th.Tensor:
+        """Lower is better: r_psi high on the expert's pairs, low on the policy's, both kept near 0 by the L2 term."""
+        expert = self.reward_net(expert_obs, expert_acts).mean()
+        policy = self.reward_net(policy_obs, policy_acts).mean()
+        return policy - expert + self.reward_l2 * (policy**2 + expert**2)
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        if self.expert_obs is None or self.expert_acts is None:
+            raise RuntimeError("IPMD needs set_demonstrations() before training")
+        buffer = self.replay_buffer
+        self.replay_buffer = _EstimatedRewards(self)  # type: ignore[assignment]
+        try:
+            super().train(gradient_steps, batch_size)  # the policy step, on r_psi
+        finally:
+            self.replay_buffer = buffer
+        for _ in range(gradient_steps * self.reward_updates_per_step):
+            self._reward_step()
+        self.logger.record("ipmd/reward_loss", float(np.mean(self._reward_losses)))
+        self.logger.record("ipmd/average_reward", self.average_reward)
+        self._reward_losses = []
+
+    def _reward_step(self) -> None:
+        assert self.expert_obs is not None and self.expert_acts is not None and self.replay_buffer is not None
+        index = np.random.randint(0, len(self.expert_obs), size=self.expert_batch_size)
+        expert_obs = th.as_tensor(self.expert_obs[index], device=self.device)
+        expert_acts = th.as_tensor(self.expert_acts[index], device=self.device)
+        policy = self.replay_buffer.sample(self.expert_batch_size, env=None)  # raw observations, like the demos
+        loss = self.reward_loss(expert_obs, expert_acts, policy.observations, policy.actions)
+        self.reward_optimizer.zero_grad()
+        loss.backward()
+        self.reward_optimizer.step()
+        self._reward_losses.append(float(loss.detach()))
+
+
+def save_reward_net(model: IPMD, path: Any) -> None:
+    """``reward_net.pt``: the learned r_psi with what rebuilds it (:func:`load_reward_net`)."""
+    payload = {
+        "config": model.reward_net.config(),
+        "state_dict": model.reward_net.state_dict(),
+        "criterion": model.criterion,
+        "average_reward": model.average_reward,
+        "actions": "scaled to [-1, 1] by the action space's bounds (SB3's policy.scale_action)",
+    }
+    write_with(Path(path), lambda p: th.save(payload, p))
+
+
+def load_reward_net(path: Any, device: str = "cpu") -> RewardNet:
+    """The r_psi of a ``reward_net.pt``: ``net(obs, scaled_actions)`` gives rewards of shape (n, 1)."""
+    payload = th.load(path, map_location=device, weights_only=True)
+    config = payload["config"]
+    net = RewardNet(config["obs_dim"], config["act_dim"], config["hidden"])
+    net.load_state_dict(payload["state_dict"])
+    return net.eval()

@@ -1,0 +1,112 @@
+"""IPMD (optiq/rl/ipmd.py): reward step signs, the policy learning from r_psi only, resume, stage-04 artefacts."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from imitation.data import types
+from stable_baselines3 import SAC
+from stable_baselines3.common.env_util import make_vec_env
+
+from optiq.demos.storage import save_demos
+from optiq.envs import make_vec
+from optiq.errors import OptiqError
+from optiq.rl.finetune import finetune
+from optiq.rl.ipmd import IPMD, load_reward_net
+from tests.helpers import synthetic_trajectories
+
+SMALL = {"policy_kwargs": {"net_arch": [32, 32]}, "learning_starts": 0, "batch_size": 64, "device": "cpu"}
+
+
+class MatchTheState(gym.Env):
+    """One-step episodes: observe x in [-1, 1], act; the expert's action is x. The env's reward is always 0."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = self.np_random.uniform(-1, 1, size=1).astype(np.float32)
+        return self.x, {}
+
+    def step(self, action):
+        return self.x, 0.0, True, False, {}
+
+
+def _expert_demos(n: int = 400, seed: int = 0) -> list[types.Trajectory]:
+    rng = np.random.default_rng(seed)
+    xs = rng.uniform(-1, 1, size=(n, 1)).astype(np.float32)
+    return [types.Trajectory(obs=np.stack([x, x]), acts=x[None], infos=None, terminal=True) for x in xs]
+
+
+def test_the_reward_step_raises_r_on_expert_pairs_and_lowers_it_on_the_policy_s():
+    model = IPMD("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(16,), **SMALL)
+    model.set_demonstrations(synthetic_trajectories(n=2, length=32))
+    rng = np.random.default_rng(1)
+    obs = th.as_tensor(rng.normal(size=(64, 11)), dtype=th.float32)
+    expert = [obs, th.full((64, 3), 0.8)]  # the same states; the expert acts +0.8, the policy -0.8
+    policy = [obs, th.full((64, 3), -0.8)]
+    with th.no_grad():
+        before = model.reward_net(*expert).mean(), model.reward_net(*policy).mean()
+    for _ in range(20):
+        loss = model.reward_loss(*expert, *policy)
+        model.reward_optimizer.zero_grad()
+        loss.backward()
+        model.reward_optimizer.step()
+    with th.no_grad():
+        after = model.reward_net(*expert).mean(), model.reward_net(*policy).mean()
+    assert after[0] > before[0] and after[1] < before[1]
+
+
+def test_the_policy_learns_from_the_estimated_reward_where_the_env_s_is_constant():
+    """The env pays 0 always, so only r_psi can teach the policy to copy the expert (a = x)."""
+    venv = make_vec_env(MatchTheState, n_envs=1, seed=0)
+    model = IPMD("MlpPolicy", venv, seed=0, reward_hid_sizes=(32, 32), ent_coef="auto_0.05", **SMALL)
+    model.set_demonstrations(_expert_demos())
+    xs = np.linspace(-0.9, 0.9, 19, dtype=np.float32)[:, None]
+    error_before = float(np.abs(model.predict(xs, deterministic=True)[0] - xs).mean())
+    model.learn(2500)
+    assert float(np.abs(model.replay_buffer.rewards[: model.replay_buffer.size()]).max()) == 0.0
+    error_after = float(np.abs(model.predict(xs, deterministic=True)[0] - xs).mean())
+    assert error_after < 0.25 < error_before
+
+
+def test_a_saved_run_resumes_with_its_reward_net_optimiser_and_rho(tmp_path):
+    model = IPMD("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(16,), **SMALL)
+    model.set_demonstrations(synthetic_trajectories(n=2, length=64))
+    model.learn(200)
+    assert model.average_reward != 0.0
+    model.save(tmp_path / "ipmd.zip")
+    loaded = IPMD.load(tmp_path / "ipmd.zip", env=make_vec("Hopper-v5", 1, seed=0), device="cpu")
+    for key, value in model.reward_net.state_dict().items():
+        assert th.equal(value, loaded.reward_net.state_dict()[key]), key
+    assert loaded.reward_optimizer.state_dict()["state"]  # Adam's moments came back, not a fresh optimiser
+    assert loaded.average_reward == model.average_reward and loaded.criterion == "average"
+    with pytest.raises(RuntimeError, match="set_demonstrations"):
+        loaded.learn(10)  # the demos are not in the file: attached again on resume
+
+
+def test_stage_04_ipmd_writes_a_stock_sac_and_the_reward_net(tiny_config, tmp_path):
+    save_demos(tmp_path / "demos.npz", synthetic_trajectories(n=3, length=60))
+    with pytest.raises(OptiqError, match="--init ipmd trains a SAC policy; PPO is not supported"):
+        finetune(tiny_config, tmp_path / "ppo", "ppo", "ipmd", 0, demos_path=tmp_path / "demos.npz", device="cpu")
+    tiny_config["imitation"]["ipmd"] = {"expert_batch_size": 32, "reward_hid_sizes": [16]}
+    summary = finetune(
+        tiny_config,
+        tmp_path / "run",
+        "sac",
+        "ipmd",
+        0,
+        demos_path=tmp_path / "demos.npz",
+        device="cpu",
+        progress_bar=False,
+    )
+    assert summary["init"] == "ipmd" and summary["extensions"]["expert_batch_size"] == 32
+    assert summary["policy"]["raw_obs"] is True
+    stock = SAC.load(tmp_path / "run" / "final_model.zip", device="cpu")
+    assert type(stock) is SAC
+    net = load_reward_net(tmp_path / "run" / "reward_net.pt")
+    rewards = net(th.zeros(5, 11), th.zeros(5, 3))
+    assert rewards.shape == (5, 1)
