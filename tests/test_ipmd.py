@@ -14,7 +14,7 @@ from optiq.demos.storage import save_demos
 from optiq.envs import make_vec
 from optiq.errors import OptiqError
 from optiq.rl.finetune import finetune
-from optiq.rl.ipmd import IPMD, load_reward_net
+from optiq.rl.ipmd import IPMD, load_reward_net, reward_traces
 from tests.helpers import synthetic_trajectories
 
 SMALL = {"policy_kwargs": {"net_arch": [32, 32]}, "learning_starts": 0, "batch_size": 64, "device": "cpu"}
@@ -110,3 +110,6 @@ def test_stage_04_ipmd_writes_a_stock_sac_and_the_reward_net(tiny_config, tmp_pa
     net = load_reward_net(tmp_path / "run" / "reward_net.pt")
     rewards = net(th.zeros(5, 11), th.zeros(5, 3))
     assert rewards.shape == (5, 1)
+    traces = reward_traces(tmp_path / "run" / "reward_net.pt", tmp_path / "demos.npz", "Hopper-v5", seed=0)
+    assert len(traces["expert"]["learned"]) == len(traces["expert"]["true"]) == 60  # the first demo episode
+    assert len(traces["random"]["learned"]) == len(traces["random"]["true"]) >= 1

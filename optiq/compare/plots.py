@@ -162,3 +162,22 @@ def plot_bc_training(metrics: dict[int | None, Path] | Path, out_path: Path) -> 
     for ax in (left, right):
         ax.grid(alpha=0.3)
     return _save_figure(fig, out_path)
+
+
+def plot_learned_reward(traces: dict[str, dict[str, np.ndarray]], out_path: Path, run_name: str) -> Path:
+    """IPMD's learned reward against the env's along one expert and one random episode (two y axes)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(traces), figsize=(11, 4), dpi=110, squeeze=False)
+    for ax, (name, trace) in zip(axes[0], traces.items()):
+        steps = np.arange(len(trace["true"]))
+        ax.plot(steps, trace["true"], color="tab:gray", label=f"true (mean {trace['true'].mean():.2f})")
+        ax.set_xlabel("step of the episode")
+        ax.set_ylabel("true reward")
+        twin = ax.twinx()
+        twin.plot(steps, trace["learned"], color=COLOURS["ipmd"], label=f"learned (mean {trace['learned'].mean():.2f})")
+        twin.set_ylabel("learned reward r_psi")
+        lines = ax.get_lines() + twin.get_lines()
+        ax.legend(lines, [line.get_label() for line in lines], loc="lower right", fontsize=8)
+        ax.set_title(f"{name} episode ({len(steps)} steps)")
+    fig.suptitle(f"Learned vs true reward ({run_name})")
+    return _save_figure(fig, out_path)

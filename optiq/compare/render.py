@@ -25,6 +25,7 @@ from optiq.evaluation.pipeline import SIDE_BY_SIDE
 from optiq.paths import RunPaths
 
 NORMALIZED_CAPTION = "Normalised IQM with 95 % CI (mean with [min, max] where 3 seeds or fewer)"
+LEARNED_REWARD_CAPTION = "IPMD's learned reward vs the true reward along one expert and one random episode"
 
 
 TABLE_NOTE = (
@@ -161,6 +162,8 @@ def render_report_md(
         if figures.get("bc_training")
         else ["(no BC metrics)", ""]
     )
+    if figures.get("learned_reward"):
+        lines += ["## Learned reward (IPMD)", "", f"![{LEARNED_REWARD_CAPTION}]({figures['learned_reward'].name})", ""]
     lines += ["## Unlearning (BC -> RL runs)", "", *unlearning_lines(summary), "", "## Videos", ""]
     lines += [f"- [{label}]({path})" for label, path in videos] or ["(no videos recorded)"]
     return "\n".join(lines) + "\n"
@@ -196,6 +199,8 @@ def render_report_html(
         return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
 
     video_items = "".join(f"<li><a href='{html.escape(p)}'>{html.escape(label)}</a></li>" for label, p in videos)
+    learned = image(figures.get("learned_reward"), LEARNED_REWARD_CAPTION)
+    learned_reward = f"<h2>Learned reward (IPMD)</h2>\n{learned}\n" if learned else ""
     title = f"Does imitation pre-training help on {config['env_id']}? ({algo.upper()})"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -218,7 +223,7 @@ above){html.escape(_speedup_target_text(summary))}, budget {int(summary["budget"
 {image(figures.get("normalized_curves"), NORMALIZED_CAPTION)}
 <h2>BC training</h2>
 {image(figures.get("bc_training"), "BC train/val loss")}
-<h2>Unlearning (BC -&gt; RL runs)</h2>
+{learned_reward}<h2>Unlearning (BC -&gt; RL runs)</h2>
 {md_table_to_html(chr(10).join(unlearning_lines(summary)))}
 <h2>Videos</h2>
 <ul>{video_items or "<li>no videos recorded</li>"}</ul>

@@ -34,6 +34,7 @@ from optiq.compare.methods import (
 )
 from optiq.compare.plots import (
     plot_bc_training,
+    plot_learned_reward,
     plot_learning_curves,
     plot_normalized_curves,
 )
@@ -46,6 +47,7 @@ from optiq.compare.render import (
 from optiq.compare.results import (
     BUDGET_FRACTIONS,
     THRESHOLD_FRACTION,
+    MethodRuns,
     bc_seeds_on_disk,
     demos_metadata,
     estimate_json,
@@ -201,6 +203,7 @@ def compare(
             {seed: paths.bc_dir(seed) / "metrics.csv" for seed in (bc_evals or bc_seeds_on_disk(paths, seeds))},
             out_dir / "bc_training.png",
         ),
+        "learned_reward": _learned_reward_figure(methods.get("ipmd"), paths, config, out_dir / "learned_reward.png"),
     }
     verdict = make_verdict(config, algo, rows, speedup, improvement, expert_return, budget, reference)
     summary = {
@@ -255,3 +258,24 @@ def compare(
             record.add_artifact(figure)
     record.finish(verdict=verdict)
     return summary
+
+
+RANDOM_EPISODE_SEED = 20_000  # the learned-reward figure's random episode: apart from training and evaluation
+
+
+def _learned_reward_figure(
+    runs: MethodRuns | None, paths: RunPaths, config: dict[str, Any], out_path: Path
+) -> Path | None:
+    """IPMD's learned reward along one expert and one random episode (its first seed), where an IPMD run is compared."""
+    if runs is None or not runs.curves:
+        return None
+    seed = min(runs.curves)
+    run_dir = paths.finetune_root / runs.run_names[seed]
+    demos = paths.demos_for(seed) / "demos.npz"
+    if not (run_dir / "reward_net.pt").is_file() or not demos.is_file():
+        return None
+    from optiq.rl.ipmd import reward_traces
+
+    traces = reward_traces(run_dir / "reward_net.pt", demos, config["env_id"], seed + RANDOM_EPISODE_SEED)
+    return plot_learned_reward(traces, out_path, run_dir.name)
+

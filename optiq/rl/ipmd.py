@@ -211,3 +211,47 @@ def load_reward_net(path: Any, device: str = "cpu") -> RewardNet:
     net = RewardNet(config["obs_dim"], config["act_dim"], config["hidden"])
     net.load_state_dict(payload["state_dict"])
     return net.eval()
+
+
+def scale_actions(actions: np.ndarray, space: Any) -> np.ndarray:
+    """Env actions in the reward net's [-1, 1] scale (as SB3's ``policy.scale_action``), clipped."""
+    low, high = space.low, space.high
+    return np.clip(2.0 * (np.asarray(actions, dtype=np.float32) - low) / (high - low) - 1.0, -1.0, 1.0)
+
+
+def reward_traces(reward_path: Any, demos_path: Any, env_id: str, seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """Learned and true reward per step along the first demo episode and one random-action episode.
+
+    What stage 06 plots for an IPMD run: a reward that imitates should score the expert's steps
+    above the random ones, whatever its scale (it is learned only up to shaping and scale).
+    """
+    import gymnasium as gym
+
+    from optiq.demos.storage import load_demos
+    from optiq.envs import make_env
+
+    net = load_reward_net(reward_path)
+    env = make_env(env_id)
+    demo = load_demos(demos_path, env.observation_space, env.action_space)[0]
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    random_obs, random_acts, random_rews = [], [], []
+    for _ in range(1000):
+        action = env.action_space.sample()
+        random_obs.append(obs)
+        random_acts.append(action)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        random_rews.append(float(reward))
+        if terminated or truncated:
+            break
+    env.close()
+    assert isinstance(env.action_space, gym.spaces.Box)
+    traces = {}
+    for name, o, a, r in (
+        ("expert", np.asarray(demo.obs[:-1]), np.asarray(demo.acts), np.asarray(demo.rews)),
+        ("random", np.asarray(random_obs), np.asarray(random_acts), np.asarray(random_rews)),
+    ):
+        with th.no_grad():
+            learned = net(th.as_tensor(o, dtype=th.float32), th.as_tensor(scale_actions(a, env.action_space)))
+        traces[name] = {"true": r.astype(float), "learned": learned.numpy().ravel().astype(float)}
+    return traces
