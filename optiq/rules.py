@@ -91,13 +91,17 @@ def number(
     return Rule(expect, check)
 
 
-def boolean() -> Rule:
-    def check(value: Any) -> bool:
-        if not isinstance(value, bool):
+def _instance_of(kind: type, expect: str) -> Rule:
+    def check(value: Any) -> Any:
+        if not isinstance(value, kind):
             raise Invalid(value)
         return value
 
-    return Rule("true or false", check)
+    return Rule(expect, check)
+
+
+def boolean() -> Rule:
+    return _instance_of(bool, "true or false")
 
 
 def choice(*choices: str) -> Rule:
@@ -162,12 +166,7 @@ def seed_list() -> Rule:
 
 
 def text() -> Rule:
-    def check(value: Any) -> str:
-        if not isinstance(value, str):
-            raise Invalid(value)
-        return value
-
-    return Rule("a string", check)
+    return _instance_of(str, "a string")
 
 
 def mapping(keep_null: bool = False) -> Rule:

@@ -80,3 +80,29 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert lines[0].startswith("error: ")
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def finetune_from_tiny_bc(config: dict, tmp_path: Path, total: int = 768, **bc_rl: object) -> dict:
+    """Stage 04 ``--init bc`` (PPO) from a BC trained on synthetic demos, with ``bc_rl`` overrides; its summary."""
+    from optiq.bc.train import list_bc_checkpoints, train_bc
+    from optiq.demos.storage import save_demos
+    from optiq.policies import PolicyFiles
+    from optiq.rl.finetune import finetune
+
+    save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
+    train_bc(config, tmp_path / "demos", tmp_path / "bc", seed=0, algo="ppo", device="cpu", progress_bar=False)
+    bc_files = PolicyFiles.from_json(list_bc_checkpoints(tmp_path / "bc")[-1])
+    config["finetune"]["ppo"]["bc_rl"].update(critic_warmup_steps=128, actor_lr_warmup_steps=0, bc_reference_episodes=0)
+    config["finetune"]["ppo"]["bc_rl"].update(bc_rl)
+    return finetune(
+        config,
+        tmp_path / "run",
+        "ppo",
+        "bc",
+        0,
+        bc_files,
+        total,
+        device="cpu",
+        progress_bar=False,
+        demos_path=tmp_path / "demos" / "demos.npz",
+    )

@@ -130,31 +130,10 @@ def test_negative_horizon_is_refused():
 
 
 def test_finetune_hands_on_the_average_and_checkpoints_keep_both(tiny_config, tmp_path):
-    from optiq.bc.train import list_bc_checkpoints, train_bc
-    from optiq.demos.storage import save_demos
-    from optiq.policies import PolicyFiles
-    from optiq.rl.finetune import finetune
     from optiq.rl.training import latest_checkpoint
-    from tests.helpers import synthetic_trajectories
+    from tests.helpers import finetune_from_tiny_bc
 
-    save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
-    train_bc(tiny_config, tmp_path / "demos", tmp_path / "bc", seed=0, algo="ppo", device="cpu", progress_bar=False)
-    bc_files = PolicyFiles.from_json(list_bc_checkpoints(tmp_path / "bc")[-1])
-    tiny_config["finetune"]["ppo"]["bc_rl"].update(
-        critic_warmup_steps=128, actor_lr_warmup_steps=0, bc_reference_episodes=0, policy_average_steps=1000
-    )
-    summary = finetune(
-        tiny_config,
-        tmp_path / "run",
-        "ppo",
-        "bc",
-        0,
-        bc_files,
-        768,
-        device="cpu",
-        progress_bar=False,
-        demos_path=tmp_path / "demos" / "demos.npz",
-    )
+    summary = finetune_from_tiny_bc(tiny_config, tmp_path, policy_average_steps=1000)
     assert summary["extensions"]["policy_average_steps"] == 1000
     final = PPO.load(tmp_path / "run" / "final_model.zip", device="cpu")  # stock SB3
     resumable = HybridPPO.load(latest_checkpoint(tmp_path / "run" / "checkpoints").model, device="cpu")

@@ -141,35 +141,11 @@ def test_bad_settings_are_refused(bad):
 
 
 def test_finetune_hands_on_the_released_policy(tiny_config, tmp_path):
-    from optiq.bc.train import list_bc_checkpoints, train_bc
-    from optiq.demos.storage import save_demos
-    from optiq.policies import PolicyFiles
-    from optiq.rl.finetune import finetune
     from optiq.rl.training import latest_checkpoint, read_eval_csv
-    from tests.helpers import synthetic_trajectories
+    from tests.helpers import finetune_from_tiny_bc
 
-    save_demos(tmp_path / "demos" / "demos.npz", synthetic_trajectories(n=4, length=80))
-    train_bc(tiny_config, tmp_path / "demos", tmp_path / "bc", seed=0, algo="ppo", device="cpu", progress_bar=False)
-    bc_files = PolicyFiles.from_json(list_bc_checkpoints(tmp_path / "bc")[-1])
-    tiny_config["finetune"]["ppo"]["bc_rl"].update(
-        critic_warmup_steps=128,
-        actor_lr_warmup_steps=0,
-        bc_reference_episodes=0,
-        release_check_steps=256,
-        release_check_episodes=1,
-        release_reference_episodes=2,
-    )
-    summary = finetune(
-        tiny_config,
-        tmp_path / "run",
-        "ppo",
-        "bc",
-        0,
-        bc_files,
-        768,
-        device="cpu",
-        progress_bar=False,
-        demos_path=tmp_path / "demos" / "demos.npz",
+    summary = finetune_from_tiny_bc(
+        tiny_config, tmp_path, release_check_steps=256, release_check_episodes=1, release_reference_episodes=2
     )
     assert summary["release"]["probe_steps"] > 0
     assert summary["release"]["reference_return"] is not None
