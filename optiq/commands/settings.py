@@ -23,6 +23,8 @@ def _show(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, tuple):  # as written in YAML
+        value = list(value)
     return str(value)
 
 
