@@ -39,19 +39,12 @@ def make_policy(
     features_extractor: tuple[type, dict[str, Any]] | None = None,
     policy_kwargs: dict[str, Any] | None = None,
     **build_kwargs: Any,
-) -> tuple[BaseAlgorithm, dict[str, Any]]:
+) -> BaseAlgorithm:
     """A model with the env's tuned settings, an optional features extractor and policy kwargs."""
     extra = dict(policy_kwargs or {})
     if features_extractor is not None:
         extra["features_extractor_class"], extra["features_extractor_kwargs"] = features_extractor
-    model = build_model(config, algo, env, seed, extra_policy_kwargs=extra, **build_kwargs)
-    metadata = {
-        "features_extractor": type(model.policy.features_extractor).__name__
-        if hasattr(model.policy, "features_extractor")
-        else None,
-        "features_dim": getattr(getattr(model.policy, "features_extractor", None), "features_dim", None),
-    }
-    return model, metadata
+    return build_model(config, algo, env, seed, extra_policy_kwargs=extra, **build_kwargs)
 
 
 @dataclass
@@ -60,7 +53,6 @@ class Bootstrapped:
     report: BootstrapReport
     adapter: nn.Module | None
     pre_adapter: nn.Module | None
-    metadata: dict[str, Any]
 
 
 def _torso(model: BaseAlgorithm) -> tuple[nn.Module, str]:
@@ -104,7 +96,7 @@ def bootstrap_model(
     if pretrained is None or adapter_mode == "none":
         if adapter_mode != "none":
             raise OptiqError(f"--adapter-mode {adapter_mode} needs --pretrained PATH")
-        model, meta = make_policy(algo, _vec_env(config, algo, seed, n_envs), config, seed, **kwargs)
+        model = make_policy(algo, _vec_env(config, algo, seed, n_envs), config, seed, **kwargs)
         copied: list[tuple[str, bool]] = []
         arch, f_src = "none", env_obs_dim
         pre = post = None
@@ -116,7 +108,7 @@ def bootstrap_model(
         report = BootstrapReport(
             arch, f_src, env_obs_dim, adapter_hidden or [], "none", copied, [n for n, c in copied if not c]
         )
-        return Bootstrapped(model, report, None, None, meta)
+        return Bootstrapped(model, report, None, None)
 
     artifacts = load_pretrained(pretrained, device, adapter_mode, env_obs_dim, torchscript_in_dim, feature_pool)
     if adapter_mode == "obs":
@@ -124,7 +116,7 @@ def bootstrap_model(
         adapted = AdaptedEncoder(artifacts.encoder, pre, post)
         out_dim = env_obs_dim if post is not None else artifacts.f_src
         venv = _vec_env(config, algo, seed, n_envs, make_adapter_obs_wrapper(adapted, out_dim, obs_key))
-        model, meta = make_policy(algo, venv, config, seed, **kwargs)
+        model = make_policy(algo, venv, config, seed, **kwargs)
         f_tgt = out_dim
     else:  # feature
         f_tgt = env_obs_dim  # what the policy's first Linear reads with the default extractor
@@ -135,7 +127,7 @@ def bootstrap_model(
             "feature_pool": feature_pool,
             "adapter_hidden": adapter_hidden,
         }
-        model, meta = make_policy(
+        model = make_policy(
             algo,
             _vec_env(config, algo, seed, n_envs),
             config,
@@ -157,6 +149,4 @@ def bootstrap_model(
     report = BootstrapReport(
         artifacts.arch, artifacts.f_src, f_tgt, adapter_hidden or [], adapter_mode, copied, random_layers
     )
-    return Bootstrapped(
-        model, report, post, pre, {**meta, "env_obs_dim": env_obs_dim, "encoder_in_dim": artifacts.in_dim}
-    )
+    return Bootstrapped(model, report, post, pre)
