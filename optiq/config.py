@@ -116,13 +116,12 @@ SB3_RULES: dict[str, Rule] = {
 # The type and range of every setting by dotted key: optiq's own from the typed sections
 # (optiq/settings.py), SB3's hyperparameters from SB3_RULES.
 SETTING_RULES: dict[str, Rule] = {
-    **{key: rule for key, item in settings.fields_by_key().items() if (rule := settings.rule_of(item)) is not None},
+    **{key: rule for key, item in settings.FIELDS.items() if (rule := settings.rule_of(item)) is not None},
     **SB3_RULES,
 }
 
 # SB3 constructor arguments that optiq passes itself (optiq/algos.py:build_model), never from hyperparams.
 _RESERVED_SB3_ARGS = {"self", "policy", "env", "seed", "verbose", "device", "tensorboard_log", "policy_kwargs"}
-EXPERT_KEYS = tuple(item.name for item in dataclasses.fields(settings.ExpertSection))
 
 
 def setting_rule(dotted: str) -> Rule | None:
@@ -133,11 +132,6 @@ def setting_rule(dotted: str) -> Rule | None:
     if len(parts) > 2 and parts[0] == "finetune":
         return SETTING_RULES.get(".".join(["finetune", "*", *parts[2:]]))
     return None
-
-
-def bc_rl_keys(algo: str) -> list[str]:
-    """The keys ``finetune.<algo>.bc_rl`` may hold: the fields of its typed section."""
-    return sorted(item.name for item in dataclasses.fields(settings.BC_RL_SECTIONS[algo]))
 
 
 @functools.cache
@@ -384,11 +378,8 @@ def _check_known_keys(node: dict[str, Any], cls: type, sources: _Sources, prefix
             known = [f"{prefix}{name}" for name in fields]
             raise sources.unknown_key(dotted, sources.origin(dotted), known, prefix.rstrip(".") or None)
         nested = settings.section_of(fields[key])
-        if nested is not None and isinstance(value, dict) and f"{dotted}." not in _PARTIAL_PREFIXES:
+        if nested is not None and isinstance(value, dict) and dotted not in settings.PARTIAL_SECTIONS:
             _check_known_keys(value, nested, sources, dotted + ".")
-
-
-_PARTIAL_PREFIXES = {f"{key}." for key in settings.PARTIAL_SECTIONS}
 
 
 def _check_free_form(config: dict[str, Any], section: str, keys: list[str], rules: str, sources: _Sources) -> None:
@@ -475,10 +466,10 @@ def _set_dotted(config: dict[str, Any], dotted: str, value: Any, sources: _Sourc
             raise sources.unknown_key(dotted, origin, _dotted_keys(config), section)
         node = node[part]
     leaf = parts[-1]
-    # Free-form sections (hyperparams, policy_kwargs, ...) may gain new keys, others only their optional
-    # typed fields (eval.paired_episodes).
-    # _check_settings then checks the keys of hyperparams and bc_rl (SB3's / optiq's arguments).
-    free_form = (["hyperparams"], ["policy_kwargs"], ["bc_rl"], ["expert"], ["params"], ["adversarial"], ["dagger"])
+    # Free-form sections (SB3's hyperparams and policy_kwargs, a controller's params) may gain new keys,
+    # typed ones only their fields (the optional ones too: eval.paired_episodes, bc_rl's, imitation's);
+    # _check_settings then checks the values.
+    free_form = (["hyperparams"], ["policy_kwargs"], ["params"])
     parent = ".".join(parts[:-1])
     if parent in settings.PARTIAL_SECTIONS and dotted not in settings.FIELDS:
         known = [f"{parent}.{item.name}" for item in dataclasses.fields(settings.PARTIAL_SECTIONS[parent])]

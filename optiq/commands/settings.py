@@ -15,7 +15,7 @@ from typing import Any
 
 from optiq.cli import make_parser, resolve
 from optiq.config import setting_rule
-from optiq.settings import default_of, doc_of, fields_by_key, rule_of
+from optiq.settings import FIELDS, configured, default_of, doc_of, rule_of
 
 
 def _show(value: Any) -> str:
@@ -28,24 +28,14 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _lookup(config: dict[str, Any], dotted: str) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return MISSING
-        node = node[part]
-    return node
-
-
 def setting_rows(config: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """(key, value, default, must be, what it does) for every typed setting and the SB3 arguments given."""
     rows = []
-    for dotted, item in fields_by_key().items():
+    for dotted, item in FIELDS.items():
         if dotted.startswith("presets.") or (dotted.startswith("scripted.") and "scripted" not in config):
             continue
-        value = _lookup(config, dotted)
+        shown = _show(configured(config, dotted))
         default = default_of(item)
-        shown = _show(default if value is MISSING else value)
         rule = rule_of(item)
         default_shown = "required" if default is MISSING else _show(default)
         rows.append((dotted, shown, default_shown, rule.expect if rule else "", doc_of(item)))

@@ -150,7 +150,7 @@ class IPMD(SAC):
         obs = np.concatenate([np.asarray(t.obs[:-1], dtype=np.float32) for t in trajectories])
         acts = np.concatenate([np.asarray(t.acts, dtype=np.float32) for t in trajectories])
         self.expert_obs = obs.reshape(len(obs), -1)
-        self.expert_acts = np.clip(self.policy.scale_action(acts), -1.0, 1.0).reshape(len(acts), -1)
+        self.expert_acts = scale_actions(acts, self.action_space).reshape(len(acts), -1)
         self.reward_net.set_input_statistics(self.expert_obs)
 
     def update_average_reward(self, batch_mean: float) -> None:
@@ -214,9 +214,9 @@ def load_reward_net(path: Any, device: str = "cpu") -> RewardNet:
 
 
 def scale_actions(actions: np.ndarray, space: Any) -> np.ndarray:
-    """Env actions in the reward net's [-1, 1] scale (as SB3's ``policy.scale_action``), clipped."""
+    """Env actions in the reward net's [-1, 1] scale (SB3's ``policy.scale_action``, one formula), clipped."""
     low, high = space.low, space.high
-    return np.clip(2.0 * (np.asarray(actions, dtype=np.float32) - low) / (high - low) - 1.0, -1.0, 1.0)
+    return np.clip(2.0 * ((np.asarray(actions, dtype=np.float32) - low) / (high - low)) - 1.0, -1.0, 1.0)
 
 
 def reward_traces(reward_path: Any, demos_path: Any, env_id: str, seed: int) -> dict[str, dict[str, np.ndarray]]:
