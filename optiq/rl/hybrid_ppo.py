@@ -4,9 +4,10 @@ anchor that switches itself off where RL does better, and off-policy demonstrati
 Naive BC -> PPO collapses early because the critic starts untrained and its advantages are
 noise (SB3 #543), and because BC leaves a tiny action std (sigma ~ 0.04 on Hopper), so one
 PPO epoch moves the policy by several sigmas. :class:`HybridPPO` extends SB3's PPO without
-copying its update loop: PPO's own ``train()`` runs unchanged, and the policy optimiser is
-wrapped (:class:`~optiq.rl.optim.HookedOptimizer`) so the extensions act at ``step()``, right
-after PPO's backward pass:
+copying its update loop: PPO's own ``train()`` runs unchanged: the demo batch rides along in
+PPO's own forward and backward pass (:meth:`HybridPPO._evaluate_with_demos`), and the policy
+optimiser is wrapped (:class:`~optiq.rl.optim.HookedOptimizer`) so the actor's learning rate
+and the warm-up act at ``step()``:
 
 * critic warm-up: for the first ``critic_warmup_steps`` env steps the actor's gradients are
   dropped, so only the value function learns, on rollouts of the BC policy (PIRLNav recipe);
@@ -36,8 +37,8 @@ action density is a point mass; the frozen BC Gaussian (the policy the run start
 stands in for it as mu. Demo episodes cut by the time limit are bootstrapped with the
 critic's value of their last state; only true terminations end with zero.
 
-Gradient clipping (``max_grad_norm``) is applied once, to the sum of PPO's gradient and the
-extensions', so the coefficients mean what they say. With every extension off the update
+Gradient clipping (``max_grad_norm``) is applied once, by PPO's own loop, to the gradient of
+PPO's loss plus the extensions' terms, so the coefficients mean what they say. With every extension off the update
 is exactly stock PPO's (tested).
 """
 
@@ -85,6 +86,23 @@ def actor_parameter_names(policy: ActorCriticPolicy) -> set[str]:
     return {name for name, _ in policy.named_parameters() if name.startswith(prefixes)}
 
 
+class AddGradient(th.autograd.Function):
+    """Identity on ``x`` whose backward also back-propagates ``extra_loss`` (a scalar) with weight 1.
+
+    Returning ``AddGradient.apply(x, extra)`` where a caller's loss uses ``x`` makes the caller's
+    ``loss.backward()`` produce the gradient of ``loss + extra``, without changing its loss value
+    or its code.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: th.Tensor, extra_loss: th.Tensor) -> th.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        return grad, th.ones((), dtype=grad.dtype, device=grad.device)
+
+
 class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
     """SB3 PPO plus the BC-preserving extensions described in the module docstring."""
 
@@ -102,7 +120,6 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         self._iteration: DemoIteration | None = None
         self._behaviour_policy: ActorCriticPolicy | None = None
         self._actor_iterations = 0
-        self._clip_norm = float("inf")
         super().__init__(*args, **kwargs)
         self._demo_rng = np.random.default_rng(self.seed)
 
@@ -285,13 +302,15 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
 
     # ----- the update ---------------------------------------------------------------
     def train(self) -> None:
-        self._iteration = self._prepare_demo_iteration() if self._demo is not None else None
-        # PPO's own clipping is made a no-op; the hook clips PPO's gradient plus ours, once.
-        self._clip_norm, self.max_grad_norm = self.max_grad_norm, float("inf")
+        iteration = self._iteration = self._prepare_demo_iteration() if self._demo is not None else None
+        if iteration is not None and self.hybrid.uses_demos:
+            # Only for PPO's loop: the instance attribute shadows the policy's method until removed.
+            self.policy.evaluate_actions = self._evaluate_with_demos  # type: ignore[method-assign]
         try:
             super().train()
         finally:
-            self.max_grad_norm = self._clip_norm
+            self.policy.__dict__.pop("evaluate_actions", None)
+            self._iteration = None
         self.update_policy_average()
         if not self.in_critic_warmup():
             self._actor_iterations += 1
@@ -301,70 +320,90 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         self.record_anchor(self.logger, "hybrid")
         if hasattr(self.policy, "log_std"):
             self.logger.record("hybrid/std_mean", float(th.exp(self.policy.log_std).mean()))
-        if self._iteration is not None and self._iteration.bc_weight is not None:
-            self.logger.record("hybrid/bc_filter_pass", float(self._iteration.bc_weight.mean()))
+        if iteration is not None and iteration.bc_weight is not None:
+            self.logger.record("hybrid/bc_filter_pass", float(iteration.bc_weight.mean()))
 
     def _before_optimizer_step(self) -> bool:
-        """Called after PPO's backward, before Adam steps: add our terms, clip once, gate the actor."""
+        """Called after PPO's backward and clipping, before Adam steps: set the actor's LR, gate the actor."""
         actor_group, critic_group = self.policy.optimizer.param_groups
         actor_group["lr"] = critic_group["lr"] * self.actor_lr_factor()
-        extra = self._auxiliary_loss()
-        if extra is not None:
-            extra.backward()
-        th.nn.utils.clip_grad_norm_(self.policy.parameters(), self._clip_norm)
         if self.in_critic_warmup():
             for p in actor_group["params"]:
                 p.grad = None  # Adam skips parameters without gradients: the actor stays exactly as BC left it
         return True
 
-    def _auxiliary_loss(self) -> th.Tensor | None:
-        """The BC anchor and the demo-sample PPO term that apply now; None if neither does.
+    def _auxiliary_batch(self) -> tuple[np.ndarray, int, int, float] | None:
+        """Demo transitions for this minibatch's extra terms: (indices, n_bc, n_demo, BC coefficient).
 
-        Both draw from one batch of demo transitions and share one forward pass: the BC anchor
-        uses ``bc_batch_size`` of them, the demo samples the first ``n_demo``.
+        The BC anchor uses the first ``bc_batch_size`` of them, the demo samples the first
+        ``n_demo`` (drawn from the episodes with V-trace targets this iteration). None if
+        neither term applies now.
         """
-        if self._demo is None or self._iteration is None or not self.hybrid.uses_demos:
-            return None
+        assert self._demo is not None and self._iteration is not None
         coeff = self.bc_coefficient()
         n_bc = self.hybrid.bc_batch_size if coeff > 0 and not self.in_critic_warmup() else 0
-        n_demo = 0
-        if self.hybrid.mix_ratio > 0:
-            n_demo = max(1, round(self.batch_size * self.hybrid.demo_loss_weight))
+        n_demo = max(1, round(self.batch_size * self.hybrid.demo_loss_weight)) if self.hybrid.mix_ratio > 0 else 0
         if n_bc == 0 and n_demo == 0:
             return None
         idx = self._demo_rng.integers(0, len(self._demo["acts"]), size=max(n_bc, n_demo))
-        if n_demo:  # demo samples come from the episodes with V-trace targets this iteration
+        if n_demo:
             pool = self._iteration.vtrace_index
             assert pool is not None
             idx[:n_demo] = pool[self._demo_rng.integers(0, len(pool), size=n_demo)]
-        obs = th.as_tensor(self._iteration.obs[idx], device=self.device)
-        acts = th.as_tensor(self._demo["acts"][idx], device=self.device)
-        dist, values = self._distribution_and_values(obs)
-        log_prob = dist.log_prob(acts)
+        return idx, n_bc, n_demo, coeff
+
+    def _evaluate_with_demos(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
+        """SB3's ``evaluate_actions`` for PPO's minibatch, with the demo batch in the same pass.
+
+        The minibatch and the demo batch go through the policy as one batch. PPO gets its rows'
+        values, log-probabilities and entropies, exactly what the stock method returns for them;
+        the BC anchor and demo-sample terms are computed from the demo rows and attached to the
+        values PPO returns (:class:`AddGradient`), so PPO's single ``backward()`` also
+        back-propagates them, and PPO's gradient clipping and step cover their sum. One forward
+        and one backward pass instead of two of each: this is most of what the extensions cost.
+        """
+        policy = self.policy
+        batch = self._auxiliary_batch()
+        if batch is None:
+            return type(policy).evaluate_actions(policy, obs, actions)
+        idx, n_bc, n_demo, coeff = batch
+        it = self._iteration
+        assert it is not None and self._demo is not None
+        n = len(actions)
+        demo_obs = th.as_tensor(it.obs[idx], device=self.device)
+        demo_acts = th.as_tensor(self._demo["acts"][idx], device=self.device).to(actions.dtype)
+        features = policy.extract_features(th.cat([obs, demo_obs.to(obs.dtype)]))
+        pi_features, vf_features = (features, features) if policy.share_features_extractor else features
+        latent_pi = policy.mlp_extractor.forward_actor(pi_features)
+        # only PPO's rows and the demo samples need values, not the rest of the BC batch
+        latent_vf = policy.mlp_extractor.forward_critic(vf_features[: n + n_demo])
+        dist = policy._get_action_dist_from_latent(latent_pi)
+        log_prob = dist.log_prob(th.cat([actions.reshape(n, -1), demo_acts.reshape(len(idx), -1)]))
+        values = policy.value_net(latent_vf)
+        entropy = dist.entropy()
         terms = []
         if n_bc:
-            terms.append(coeff * self._bc_loss(idx[:n_bc], dist, log_prob[:n_bc], acts[:n_bc]))
+            mean_actions = dist.mode()[n : n + n_bc] if self.hybrid.bc_loss == "mse" else None
+            terms.append(coeff * self._bc_loss(idx[:n_bc], mean_actions, log_prob[n : n + n_bc], demo_acts[:n_bc]))
         if n_demo:
-            terms.append(self._demo_ppo_loss(idx[:n_demo], log_prob[:n_demo], values[:n_demo]))
-        return sum(terms)
+            terms.append(self._demo_ppo_loss(idx[:n_demo], log_prob[n : n + n_demo], values[n : n + n_demo].flatten()))
+        return (
+            AddGradient.apply(values[:n], sum(terms)),
+            log_prob[:n],
+            None if entropy is None else entropy[:n],
+        )
 
-    def _distribution_and_values(self, obs: th.Tensor) -> tuple[Any, th.Tensor]:
-        """The action distribution and V(s) in one pass (SB3's ``evaluate_actions`` without the actions)."""
-        policy = self.policy
-        features = policy.extract_features(obs)
-        if policy.share_features_extractor:
-            latent_pi, latent_vf = policy.mlp_extractor(features)
-        else:
-            pi_features, vf_features = features
-            latent_pi = policy.mlp_extractor.forward_actor(pi_features)
-            latent_vf = policy.mlp_extractor.forward_critic(vf_features)
-        return policy._get_action_dist_from_latent(latent_pi), policy.value_net(latent_vf).flatten()
+    def _bc_loss(
+        self, idx: np.ndarray, mean_actions: th.Tensor | None, log_prob: th.Tensor, acts: th.Tensor
+    ) -> th.Tensor:
+        """BC loss on demo samples ``idx``; with the filter, samples the policy already beats weigh 0.
 
-    def _bc_loss(self, idx: np.ndarray, dist: Any, log_prob: th.Tensor, acts: th.Tensor) -> th.Tensor:
-        """BC loss on demo samples ``idx``; with the filter, samples the policy already beats weigh 0."""
+        ``mean_actions`` (the policy's mean action of those samples) is needed for ``bc_loss: mse`` only.
+        """
         assert self._iteration is not None
         if self.hybrid.bc_loss == "mse":
-            per_sample = ((dist.mode()[: len(idx)] - acts) ** 2).sum(dim=-1)
+            assert mean_actions is not None
+            per_sample = ((mean_actions - acts) ** 2).sum(dim=-1)
         else:
             per_sample = -log_prob
         if self._iteration.bc_weight is not None:
