@@ -93,7 +93,7 @@ def test_gradient_is_clipped_once_over_ppo_and_demo_terms(monkeypatch):
     model.policy.optimizer.optimizer.step = recording_step
     model.learn(128)
     assert calls == [0.01] * len(applied) and applied  # one clip per optimiser step, PPO's own
-    assert max(applied) <= 0.01 + 1e-6  # it covered the demo terms' gradients too
+    assert max(applied) <= 0.01 + 1e-6  # nothing adds gradient after PPO's clip
 
 
 def test_demo_samples_get_the_configured_share_of_the_loss():

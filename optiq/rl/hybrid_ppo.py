@@ -372,13 +372,14 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         n = len(actions)
         demo_obs = th.as_tensor(it.obs[idx], device=self.device)
         demo_acts = th.as_tensor(self._demo["acts"][idx], device=self.device).to(actions.dtype)
-        features = policy.extract_features(th.cat([obs, demo_obs.to(obs.dtype)]))
+        # float, as preprocess_obs casts anyway: a uint8 rollout batch is not truncated to demo dtype
+        features = policy.extract_features(th.cat([obs.float(), demo_obs.float()]))
         pi_features, vf_features = (features, features) if policy.share_features_extractor else features
         latent_pi = policy.mlp_extractor.forward_actor(pi_features)
         # only PPO's rows and the demo samples need values, not the rest of the BC batch
         latent_vf = policy.mlp_extractor.forward_critic(vf_features[: n + n_demo])
         dist = policy._get_action_dist_from_latent(latent_pi)
-        log_prob = dist.log_prob(th.cat([actions.reshape(n, -1), demo_acts.reshape(len(idx), -1)]))
+        log_prob = dist.log_prob(th.cat([actions, demo_acts.reshape(-1, *actions.shape[1:])]))
         values = policy.value_net(latent_vf)
         entropy = dist.entropy()
         terms = []
