@@ -4,10 +4,11 @@ anchor that switches itself off where RL does better, and off-policy demonstrati
 Naive BC -> PPO collapses early because the critic starts untrained and its advantages are
 noise (SB3 #543), and because BC leaves a tiny action std (sigma ~ 0.04 on Hopper), so one
 PPO epoch moves the policy by several sigmas. :class:`HybridPPO` extends SB3's PPO without
-copying its update loop: PPO's own ``train()`` runs unchanged: the demo batch rides along in
-PPO's own forward and backward pass (:meth:`HybridPPO._evaluate_with_demos`), and the policy
-optimiser is wrapped (:class:`~optiq.rl.optim.HookedOptimizer`) so the actor's learning rate
-and the warm-up act at ``step()``:
+copying its update loop. PPO's own ``train()`` code runs; during it the policy's
+``evaluate_actions`` is swapped so the demo batch rides along in PPO's forward and backward pass
+(:meth:`HybridPPO._evaluate_with_demos`), and the policy optimiser is wrapped
+(:class:`~optiq.rl.optim.HookedOptimizer`) so the actor's learning rate and the warm-up act at
+``step()``:
 
 * critic warm-up: for the first ``critic_warmup_steps`` env steps the actor's gradients are
   dropped, so only the value function learns, on rollouts of the BC policy (PIRLNav recipe);
@@ -38,8 +39,8 @@ stands in for it as mu. Demo episodes cut by the time limit are bootstrapped wit
 critic's value of their last state; only true terminations end with zero.
 
 Gradient clipping (``max_grad_norm``) is applied once, by PPO's own loop, to the gradient of
-PPO's loss plus the extensions' terms, so the coefficients mean what they say. With every extension off the update
-is exactly stock PPO's (tested).
+PPO's loss plus the extensions' terms, so the coefficients mean what they say. With every
+extension off the update is exactly stock PPO's (tested).
 """
 
 from __future__ import annotations
@@ -303,13 +304,14 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
     # ----- the update ---------------------------------------------------------------
     def train(self) -> None:
         iteration = self._iteration = self._prepare_demo_iteration() if self._demo is not None else None
+        policy = self.policy
         if iteration is not None and self.hybrid.uses_demos:
             # Only for PPO's loop: the instance attribute shadows the policy's method until removed.
-            self.policy.evaluate_actions = self._evaluate_with_demos  # type: ignore[method-assign]
+            policy.evaluate_actions = self._evaluate_with_demos  # type: ignore[method-assign]
         try:
             super().train()
         finally:
-            self.policy.__dict__.pop("evaluate_actions", None)
+            policy.__dict__.pop("evaluate_actions", None)
             self._iteration = None
         self.update_policy_average()
         if not self.in_critic_warmup():
@@ -356,7 +358,8 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         """SB3's ``evaluate_actions`` for PPO's minibatch, with the demo batch in the same pass.
 
         The minibatch and the demo batch go through the policy as one batch. PPO gets its rows'
-        values, log-probabilities and entropies, exactly what the stock method returns for them;
+        values, log-probabilities and entropies, what the stock method returns for them (up to
+        floating-point rounding: the matrix products run on a larger batch);
         the BC anchor and demo-sample terms are computed from the demo rows and attached to the
         values PPO returns (:class:`AddGradient`), so PPO's single ``backward()`` also
         back-propagates them, and PPO's gradient clipping and step cover their sum. One forward
