@@ -9,15 +9,16 @@ from optiq.evaluation.evaluate import evaluate_saved_policy
 from optiq.paths import SHIPPED_EXPERTS, shipped_expert
 
 
-def test_shipped_hopper_expert_records_how_it_was_made_and_performs():
-    folder = shipped_expert("Hopper-v5")
-    assert folder is not None, "experts/Hopper-v5/expert.json is missing"
+@pytest.mark.parametrize(("env_id", "min_return", "n_episodes"), [("Hopper-v5", 2000, 2), ("Walker2d-v5", 2500, 3)])
+def test_shipped_expert_records_how_it_was_made_and_performs(env_id, min_return, n_episodes):
+    folder = shipped_expert(env_id)
+    assert folder is not None, f"experts/{env_id}/expert.json is missing"
     info = expert_info(folder)
     assert info["command"].startswith("01_collect_demos.py") and "--train-expert" in info["command"]
     assert info["seed"] == 0 and info["total_timesteps"] >= 1_000_000
-    assert info["return_mean"] >= 2000, info["return_mean"]
+    assert info["return_mean"] >= min_return, info["return_mean"]
     result = evaluate_saved_policy(
-        load_env_config("Hopper-v5"), expert_files(folder), n_episodes=2, seed=123, device="cpu"
+        load_env_config(env_id), expert_files(folder), n_episodes=n_episodes, seed=123, device="cpu"
     )
     assert result["return_mean"] >= 0.8 * info["return_mean"]
 
@@ -32,15 +33,3 @@ def test_shipped_medium_demonstrator_is_an_early_policy_at_30_to_50_percent_of_t
     assert 0.3 <= info["return_mean"] / expert["return_mean"] <= 0.5
     result = evaluate_saved_policy(load_env_config(env_id), expert_files(folder), n_episodes=3, seed=123, device="cpu")
     assert 0.8 * info["return_mean"] <= result["return_mean"] <= 1.2 * info["return_mean"]
-
-
-def test_shipped_walker_expert_records_how_it_was_made_and_performs():
-    folder = shipped_expert("Walker2d-v5")
-    assert folder is not None, "experts/Walker2d-v5/expert.json is missing"
-    info = expert_info(folder)
-    assert info["command"].startswith("01_collect_demos.py") and "--train-expert" in info["command"]
-    assert info["seed"] == 0 and info["total_timesteps"] >= 1_000_000 and info["return_mean"] >= 2500
-    result = evaluate_saved_policy(
-        load_env_config("Walker2d-v5"), expert_files(folder), n_episodes=3, seed=123, device="cpu"
-    )
-    assert result["return_mean"] >= 0.8 * info["return_mean"]
