@@ -55,7 +55,12 @@ MIN_IMAGE_SIDE = 36  # the smallest frame SB3's NatureCNN (CnnPolicy) accepts
 
 _KINDS = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict, "list": list}
 _KIND_WORDS = {
-    int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping", list: "a list"
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    dict: "a mapping",
+    list: "a list",
 }
 
 

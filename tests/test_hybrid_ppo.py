@@ -133,3 +133,20 @@ def test_bc_term_only_with_critic_warmup_runs():
     model.set_demonstrations(synthetic_trajectories(n=2, length=50))
     model.learn(384)
     assert model._actor_iterations >= 1
+
+
+def test_gsde_policy_takes_demonstrations_and_trains():
+    """gSDE's log_std is a matrix that SB3's PPO passes outside policy_kwargs; the BC behaviour copy must match it."""
+    settings = HybridSettings(mix_ratio=0.5, bc_coeff=0.1, critic_warmup_steps=128)
+    model = HybridPPO("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), hybrid=settings, use_sde=True, **KWARGS)
+    demos = synthetic_trajectories(n=3, length=50)
+    model.set_demonstrations(demos)
+    assert model._behaviour_policy.log_std.shape == model.policy.log_std.shape == (32, 3)
+    obs, acts = model._demo["obs"][:8], model._demo["acts"][:8]
+    with th.no_grad():
+        expected = model._log_prob(model.policy, model._normalize_obs(obs), acts)
+    np.testing.assert_allclose(model._demo["mu_log_prob"][:8], expected, rtol=1e-6)
+    before = _state(model)
+    model.learn(512)
+    assert model._actor_iterations >= 1
+    assert not th.equal(before["log_std"], model.policy.log_std.detach())

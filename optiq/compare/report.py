@@ -278,4 +278,3 @@ def _learned_reward_figure(
 
     traces = reward_traces(run_dir / "reward_net.pt", demos, config["env_id"], seed + RANDOM_EPISODE_SEED)
     return plot_learned_reward(traces, out_path, run_dir.name)
-

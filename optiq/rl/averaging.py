@@ -28,6 +28,8 @@ import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 
+from optiq.rl.policy_copy import frozen_policy_copy
+
 
 def average_decay(steps: int, horizon: int) -> float:
     """The share of the old average an update keeps after ``steps`` env steps: ``exp(-steps / horizon)``."""
@@ -69,13 +71,7 @@ class PolicyAveraging:
         # Built without drawing from torch's RNG, so the run's own random stream (and so its
         # training) is exactly what it is without an average; its weights are copied anyway.
         with th.random.fork_rng(devices=[]):
-            averaged = model.policy_class(
-                model.observation_space, model.action_space, model.lr_schedule, **model.policy_kwargs
-            ).to(model.device)
-        averaged.load_state_dict(self.policy.state_dict())
-        averaged.optimizer = None  # never trained: it follows the policy's weights
-        averaged.requires_grad_(False)
-        averaged.set_training_mode(False)
+            averaged = frozen_policy_copy(model)
         self.averaged_policy = averaged
 
     def _policy_average_save_params(self, state_dicts: list[str]) -> list[str]:

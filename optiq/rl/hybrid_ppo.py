@@ -57,6 +57,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from optiq.rl.anchor import ReturnDrivenAnchor
 from optiq.rl.averaging import PolicyAveraging
 from optiq.rl.optim import HookedOptimizer
+from optiq.rl.policy_copy import frozen_policy_copy
 from optiq.rl.release import GuardedRelease
 from optiq.rl.vtrace import discounted_returns, vtrace
 from optiq.settings import HybridSettings
@@ -176,13 +177,7 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         # A resumed run draws a fresh stream, not the first iterations' demo batches again.
         self._demo_rng = np.random.default_rng([self.seed or 0, self.num_timesteps])
         source = behaviour_policy if behaviour_policy is not None else self.policy
-        self._behaviour_policy = self.policy_class(
-            self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
-        ).to(self.device)
-        self._behaviour_policy.load_state_dict(source.state_dict())
-        self._behaviour_policy.set_training_mode(False)
-        for p in self._behaviour_policy.parameters():
-            p.requires_grad_(False)
+        self._behaviour_policy = frozen_policy_copy(self, source)
         with th.no_grad():
             self._demo["mu_log_prob"] = self._log_prob(self._behaviour_policy, self._normalize_obs(obs), acts)
 
@@ -321,7 +316,7 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         self.logger.record("hybrid/critic_warmup", float(self.in_critic_warmup()))
         self.record_anchor(self.logger, "hybrid")
         if hasattr(self.policy, "log_std"):
-            self.logger.record("hybrid/std_mean", float(th.exp(self.policy.log_std).mean()))
+            self.logger.record("hybrid/std_mean", float(th.exp(self.policy.log_std.detach()).mean()))
         if iteration is not None and iteration.bc_weight is not None:
             self.logger.record("hybrid/bc_filter_pass", float(iteration.bc_weight.mean()))
 

@@ -31,6 +31,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
+from optiq.rl.policy_copy import frozen_policy_copy
 from optiq.rl.training import evaluate_returns
 
 
@@ -79,13 +80,7 @@ class GuardedRelease:
         model: Any = self
         # Built without drawing from torch's RNG, so training's random stream is as without the guard.
         with th.random.fork_rng(devices=[]):
-            released = model.policy_class(
-                model.observation_space, model.action_space, model.lr_schedule, **model.policy_kwargs
-            ).to(model.device)
-        released.load_state_dict(self.policy.state_dict())
-        released.optimizer = None
-        released.requires_grad_(False)
-        released.set_training_mode(False)
+            released = frozen_policy_copy(model)
         self.released_policy = released
 
     def _release_save_params(self, state_dicts: list[str]) -> list[str]:
