@@ -71,8 +71,7 @@ class PolicyAveraging:
         # Built without drawing from torch's RNG, so the run's own random stream (and so its
         # training) is exactly what it is without an average; its weights are copied anyway.
         with th.random.fork_rng(devices=[]):
-            averaged = frozen_policy_copy(model)
-        self.averaged_policy = averaged
+            self.averaged_policy = frozen_policy_copy(model)
 
     def _policy_average_save_params(self, state_dicts: list[str]) -> list[str]:
         return [*state_dicts, "averaged_policy"] if self.averaged_policy is not None else state_dicts

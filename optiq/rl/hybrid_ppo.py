@@ -176,8 +176,7 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         }
         # A resumed run draws a fresh stream, not the first iterations' demo batches again.
         self._demo_rng = np.random.default_rng([self.seed or 0, self.num_timesteps])
-        source = behaviour_policy if behaviour_policy is not None else self.policy
-        self._behaviour_policy = frozen_policy_copy(self, source)
+        self._behaviour_policy = frozen_policy_copy(self, behaviour_policy)
         with th.no_grad():
             self._demo["mu_log_prob"] = self._log_prob(self._behaviour_policy, self._normalize_obs(obs), acts)
 

@@ -80,8 +80,7 @@ class GuardedRelease:
         model: Any = self
         # Built without drawing from torch's RNG, so training's random stream is as without the guard.
         with th.random.fork_rng(devices=[]):
-            released = frozen_policy_copy(model)
-        self.released_policy = released
+            self.released_policy = frozen_policy_copy(model)
 
     def _release_save_params(self, state_dicts: list[str]) -> list[str]:
         return [*state_dicts, "released_policy"] if self.released_policy is not None else state_dicts
