@@ -272,6 +272,12 @@ class DemoSACSettings:
     )
     bc_reference_episodes: int = setting(STEPS, _REFERENCE_EPISODES, 0)
     bc_adapt_rate: float = setting(NON_NEGATIVE, _ADAPT_RATE, 1.0)
+    bc_probe_every: int = setting(
+        STEPS,
+        "> 0: every k-th training episode after the warm-up acts by the actor's mean action and only "
+        "those move the anchor's weight (like with like against the noise-free reference); 0: every episode",
+        0,
+    )
     policy_average_steps: int = setting(STEPS, _AVERAGE, 0)
     release_check_steps: int = setting(STEPS, _CHECK_STEPS, 0)
     release_check_episodes: int = setting(COUNT, _CHECK_EPISODES, 2)
@@ -282,6 +288,13 @@ class DemoSACSettings:
     target_entropy: Any = setting(rules.target_entropy(), "SAC's target_entropy " + _APART.format(algo="sac"), None)
 
     APART: ClassVar[tuple[str, ...]] = ("learning_starts", "ent_coef", "target_entropy")
+
+    def __post_init__(self) -> None:
+        if self.bc_probe_every > 0 and self.bc_reference_episodes <= 0:
+            raise ValueError(
+                "bc_probe_every needs bc_reference_episodes > 0 (the probes are compared with BC's reference): "
+                "pass --set finetune.sac.bc_rl.bc_reference_episodes=5 or bc_probe_every=0"
+            )
 
 
 BC_RL_SECTIONS: dict[str, type] = {"ppo": PPOFromBC, "sac": DemoSACSettings}

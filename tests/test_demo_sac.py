@@ -1,5 +1,7 @@
 """Demo-seeded SAC: the buffer mixes the configured fraction of demos; warm-up trains critics only."""
 
+from collections import deque
+
 import numpy as np
 import pytest
 import torch as th
@@ -314,3 +316,63 @@ def test_anchor_state_survives_a_checkpoint(tmp_path):
     assert loaded.bc_reference_returns == [10.0, 20.0, 30.0]
     assert loaded.bc_log_scale == 1.25
     assert loaded.bc_coefficient() == pytest.approx(model.bc_coefficient())
+
+
+def _probing_model(**extra):
+    model = DemoSAC(
+        "MlpPolicy",
+        make_vec("Hopper-v5", 1, seed=0),
+        critic_warmup_steps=10,
+        bc_coeff=0.4,
+        bc_reference_episodes=2,
+        bc_probe_every=3,
+        **KWARGS,
+        **extra,
+    )
+    model.ep_info_buffer, model.ep_success_buffer = deque(maxlen=100), deque(maxlen=100)
+    return model
+
+
+def test_only_mean_action_probes_move_the_anchor():
+    model = _probing_model()
+    model.bc_reference_returns = [1000.0, 1000.0]
+    model.num_timesteps = 20  # after the warm-up
+    finished = [{"episode": {"r": 0.0, "l": 10, "t": 0.0}}]  # far below BC: a probe would tighten
+    scales, probes = [], []
+    for _ in range(7):
+        probes.append(bool(model.acts_by_mean(1)[0]))
+        model._update_info_buffer(finished)
+        scales.append(model.bc_log_scale)
+    # Episodes 1-3 act sampled; the 3rd's end makes the 4th a probe, the 6th's the 7th.
+    assert probes == [False, False, False, True, False, False, True]
+    assert scales[:3] == [0.0, 0.0, 0.0] and scales[3] == pytest.approx(1.0) and scales[4:6] == [scales[3]] * 2
+    assert scales[6] == pytest.approx(2.0)
+
+
+def test_probe_and_reference_episodes_act_by_the_mean_action():
+    model = _probing_model()
+    with th.no_grad():  # sigma 1: a sampled action is far from the mean
+        model.actor.log_std.weight.zero_()
+        model.actor.log_std.bias.zero_()
+    model._last_obs = model.env.reset()
+    mean = model.policy.scale_action(model.predict(model._last_obs, deterministic=True)[0])
+    model.num_timesteps = 20
+    assert np.abs(model._sample_action(0)[1] - mean).max() > 0.05  # a sampled episode
+    model.bc_probe_envs = np.array([True])
+    assert np.allclose(model._sample_action(0)[1], mean)  # a probe
+    model.bc_probe_envs, model.num_timesteps = np.array([False]), 5
+    assert np.allclose(model._sample_action(0)[1], mean)  # a reference episode in the warm-up
+
+
+def test_probes_run_in_training_and_survive_a_checkpoint(tmp_path):
+    env = make_vec("Hopper-v5", 1, seed=0)
+    model = DemoSAC(
+        "MlpPolicy", env, critic_warmup_steps=100, bc_coeff=0.4, bc_reference_episodes=2, bc_probe_every=2, **KWARGS
+    )
+    model.set_demonstrations(synthetic_trajectories(n=2, length=40))
+    model.learn(600)  # random-weight Hopper episodes end within ~100 steps
+    assert len(model.bc_reference_returns) == 2 and model.bc_episodes_after_warmup >= 2
+    model.save(tmp_path / "model.zip")
+    loaded = DemoSAC.load(tmp_path / "model.zip", env=env)
+    assert loaded.bc_probe_every == 2 and loaded.bc_episodes_after_warmup == model.bc_episodes_after_warmup
+    assert np.array_equal(loaded.bc_probe_envs, model.bc_probe_envs)

@@ -97,6 +97,13 @@ def test_a_cross_field_rule_of_a_partial_section_is_one_line():
     assert extension_kwargs(config, "ppo", "scratch") == {}
 
 
+def test_sac_probes_need_a_reference():
+    overrides = {"finetune.sac.bc_rl.bc_probe_every": 3, "finetune.sac.bc_rl.bc_reference_episodes": 0}
+    config = load_env_config("Hopper-v5", overrides=overrides)
+    with pytest.raises(OptiqError, match="^finetune.sac.bc_rl: bc_probe_every needs bc_reference_episodes > 0"):
+        extension_kwargs(config, "sac", "bc")
+
+
 def test_dedicated_flags_take_their_help_from_the_setting():
     for flag in SETTING_FLAGS:
         text = flag.description()

@@ -31,7 +31,9 @@ a critic warm-up on the BC policy's own rollouts, and a Q-filtered BC anchor.
 * Return-driven anchor (``bc_reference_episodes`` > 0; optiq/rl/anchor.py, shared with
   HybridPPO): the warm-up starts with that many noise-free BC episodes whose mean return is the
   reference; after the warm-up every finished training episode tightens the anchor when it falls
-  short of the reference and loosens it when above, instead of a decay on a clock.
+  short of the reference and loosens it when above, instead of a decay on a clock. With
+  ``bc_probe_every`` > 0 only every k-th training episode moves it, acted by the actor's mean
+  action (no proposals, no noise), so it is compared with the noise-free reference like with like.
 * Guarded release (``release_check_steps`` > 0; optiq/rl/release.py, shared with HybridPPO):
   the evaluated and saved policy changes only after it matched BC's return on noise-free probe
   episodes of its own (their env steps count in the budget).
@@ -196,6 +198,7 @@ class DemoSAC(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, SAC):
         bc_proposals: bool = False,
         bc_reference_episodes: int = 0,
         bc_adapt_rate: float = 1.0,
+        bc_probe_every: int = 0,
         policy_average_steps: int = 0,
         release_check_steps: int = 0,
         release_check_episodes: int = 2,
@@ -219,6 +222,9 @@ class DemoSAC(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, SAC):
         self.bc_proposer: Actor | None = None
         self.bc_reference_episodes = int(bc_reference_episodes)
         self.bc_adapt_rate = float(bc_adapt_rate)
+        if bc_probe_every < 0:
+            raise ValueError(f"bc_probe_every must be >= 0, got {bc_probe_every}")
+        self.bc_probe_every = int(bc_probe_every)
         self._init_anchor()
         self._init_policy_average(policy_average_steps)
         self._init_release(
@@ -323,6 +329,13 @@ class DemoSAC(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, SAC):
             chosen, take_bc = self.choose_with_critic(obs, actions, self.critic)
             self._bc_acted.append(float(take_bc.float().mean()))
             buffer_action = chosen.cpu().numpy().astype(buffer_action.dtype)
+            action = self.policy.unscale_action(buffer_action)
+        by_mean = self.acts_by_mean(n_envs)
+        if by_mean.any() and self.num_timesteps >= learning_starts and isinstance(self.action_space, spaces.Box):
+            # Reference and probe episodes: the actor's mean action, as evaluation acts.
+            mean_action, _ = self.predict(self._last_obs, deterministic=True)
+            mean_buffer = self.policy.scale_action(mean_action).astype(buffer_action.dtype)
+            buffer_action = np.where(by_mean[:, None], mean_buffer, buffer_action)
             action = self.policy.unscale_action(buffer_action)
         return action, buffer_action
 
