@@ -7,7 +7,7 @@ import torch as th
 from imitation.data import types
 
 from optiq.envs import make_vec
-from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
+from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings, actor_parameter_names
 from tests.helpers import synthetic_trajectories
 
 KWARGS = dict(n_steps=128, batch_size=64, n_epochs=2, seed=3, device="cpu", policy_kwargs={"net_arch": [32, 32]})
@@ -137,11 +137,14 @@ def test_filtered_bc_switches_off_where_the_critic_prefers_the_policy():
     assert _actor_change_with_critic(-1e4) > 1e-4
 
 
-@pytest.mark.parametrize("bc_loss", ["nll", "mse"])
-def test_one_pass_with_demos_gives_the_gradient_of_two_separate_passes(bc_loss):
+@pytest.mark.parametrize(("bc_loss", "shared"), [("nll", True), ("mse", True), ("nll", False)])
+def test_one_pass_with_demos_gives_the_gradient_of_two_separate_passes(bc_loss, shared):
     """PPO's minibatch and the demo batch share one forward/backward pass; the result must equal
-    PPO's loss on the stock evaluate_actions plus the demo terms computed on their own."""
-    model = _model(HybridSettings(mix_ratio=0.25, bc_coeff=0.7, bc_loss=bc_loss, bc_filter=True, critic_warmup_steps=0))
+    PPO's loss on the stock evaluate_actions plus the demo terms computed on their own. With an
+    unshared critic extractor (a pixel policy's CNN) the critic sees only the rows that need values."""
+    settings = HybridSettings(mix_ratio=0.25, bc_coeff=0.7, bc_loss=bc_loss, bc_filter=True, critic_warmup_steps=0)
+    policy_kwargs = {"net_arch": [32, 32], "share_features_extractor": shared}
+    model = _model(settings, policy_kwargs=policy_kwargs)
     model.set_demonstrations(synthetic_trajectories(n=2, length=40))
     model.learn(256)  # fills the rollout buffer; the policy moves away from mu
     model._iteration = model._prepare_demo_iteration()
@@ -158,7 +161,10 @@ def test_one_pass_with_demos_gives_the_gradient_of_two_separate_passes(bc_loss):
         return th.cat([p.grad.flatten() for p in policy.parameters()])
 
     rng_state = model._demo_rng.bit_generator.state
+    critic_rows = []
+    hook = policy.vf_features_extractor.register_forward_hook(lambda m, i, o: critic_rows.append(len(o)))
     combined = model._evaluate_with_demos(obs, acts)
+    hook.remove()
     one_pass = gradient(ppo_like_loss(*combined))
 
     model._demo_rng.bit_generator.state = rng_state
@@ -166,6 +172,8 @@ def test_one_pass_with_demos_gives_the_gradient_of_two_separate_passes(bc_loss):
     stock = type(policy).evaluate_actions(policy, obs, acts)
     for ours, theirs in zip(combined, stock):
         assert th.allclose(ours.detach(), theirs.detach(), atol=1e-6)  # PPO sees what stock PPO returns
+    if not shared:  # the critic extractor ran once, on PPO's rows and the demo samples only
+        assert critic_rows == [len(obs) + n_demo] and n_bc > n_demo
     demo_obs = th.as_tensor(model._iteration.obs[idx])
     demo_acts = th.as_tensor(model._demo["acts"][idx])
     demo_values, demo_log_prob, _ = type(policy).evaluate_actions(policy, demo_obs, demo_acts)
@@ -177,3 +185,31 @@ def test_one_pass_with_demos_gives_the_gradient_of_two_separate_passes(bc_loss):
     assert th.allclose(one_pass, two_passes, rtol=1e-4, atol=1e-6)
     ppo_only = gradient(ppo_like_loss(*type(policy).evaluate_actions(policy, obs, acts)))
     assert not th.allclose(one_pass, ppo_only, rtol=1e-3, atol=1e-5)
+
+
+def test_critic_warmup_clips_the_critic_gradient_alone(monkeypatch):
+    # With a tiny max_grad_norm every step is clipped; if the actor's gradient (dropped before the
+    # step) counted in the clip's norm, the critic's applied gradient would come out below it.
+    model = _model(HybridSettings(critic_warmup_steps=10_000), max_grad_norm=0.01)
+    actor = actor_parameter_names(model.policy)
+    actor_grad_at_clip = []
+    original = th.nn.utils.clip_grad_norm_
+
+    def recording_clip(params, max_norm, *args, **kwargs):
+        grads = [p.grad for n, p in model.policy.named_parameters() if n in actor and p.grad is not None]
+        actor_grad_at_clip.append(bool(grads))
+        return original(params, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(th.nn.utils, "clip_grad_norm_", recording_clip)
+    applied = []
+    inner_step = model.policy.optimizer.optimizer.step
+
+    def recording_step(closure=None):
+        grads = [p.grad.flatten() for p in model.policy.parameters() if p.grad is not None]
+        applied.append(float(th.cat(grads).norm()))
+        return inner_step(closure)
+
+    model.policy.optimizer.optimizer.step = recording_step
+    model.learn(256)
+    assert applied and actor_grad_at_clip and not any(actor_grad_at_clip)
+    np.testing.assert_allclose(applied, 0.01, rtol=1e-5)  # the critic gets the whole clipped step

@@ -10,8 +10,10 @@ copying its update loop. PPO's own ``train()`` code runs; during it the policy's
 (:class:`~optiq.rl.optim.HookedOptimizer`) so the actor's learning rate and the warm-up act at
 ``step()``:
 
-* critic warm-up: for the first ``critic_warmup_steps`` env steps the actor's gradients are
-  dropped, so only the value function learns, on rollouts of the BC policy (PIRLNav recipe);
+* critic warm-up: for the first ``critic_warmup_steps`` env steps the actor's outputs are
+  detached in PPO's loss (and the optimiser gate drops any actor gradient), so only the value
+  function learns, on rollouts of the BC policy (PIRLNav recipe), and PPO's gradient clip
+  measures the critic's gradient alone;
 * actor learning-rate warm-up: the actor's LR then ramps linearly over ``actor_lr_warmup_steps``
   up to ``actor_lr_scale`` times PPO's;
 * ``log_std_floor``: BC's log std is raised to at least this value when fine-tuning starts
@@ -52,7 +54,7 @@ import numpy as np
 import torch as th
 from imitation.data import rollout, types
 from stable_baselines3 import PPO
-from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel
 
 from optiq.rl.anchor import ReturnDrivenAnchor
 from optiq.rl.averaging import PolicyAveraging
@@ -299,9 +301,12 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
     def train(self) -> None:
         iteration = self._iteration = self._prepare_demo_iteration() if self._demo is not None else None
         policy = self.policy
-        if iteration is not None and self.hybrid.uses_demos:
+        evaluate = self._evaluate_with_demos if iteration is not None and self.hybrid.uses_demos else None
+        if self.in_critic_warmup():
+            evaluate = self._critic_only(evaluate or type(policy).evaluate_actions.__get__(policy))
+        if evaluate is not None:
             # Only for PPO's loop: the instance attribute shadows the policy's method until removed.
-            policy.evaluate_actions = self._evaluate_with_demos  # type: ignore[method-assign]
+            policy.evaluate_actions = evaluate  # type: ignore[method-assign]
         try:
             super().train()
         finally:
@@ -318,6 +323,21 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
             self.logger.record("hybrid/std_mean", float(th.exp(self.policy.log_std.detach()).mean()))
         if iteration is not None and iteration.bc_weight is not None:
             self.logger.record("hybrid/bc_filter_pass", float(iteration.bc_weight.mean()))
+
+    @staticmethod
+    def _critic_only(evaluate: Any) -> Any:
+        """``evaluate`` with the actor's outputs detached: during the critic warm-up only the value loss
+        has a gradient, so PPO's one ``clip_grad_norm_`` measures the critic's gradient alone.
+
+        (Dropping the actor's gradients after the clip, as the optimiser gate does, would leave the
+        critic's step shrunk by the norm of an actor gradient that is never applied.)
+        """
+
+        def critic_only(obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
+            values, log_prob, entropy = evaluate(obs, actions)
+            return values, log_prob.detach(), None if entropy is None else entropy.detach()
+
+        return critic_only
 
     def _before_optimizer_step(self) -> bool:
         """Called after PPO's backward and clipping, before Adam steps: set the actor's LR, gate the actor."""
@@ -370,11 +390,16 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         demo_obs = th.as_tensor(it.obs[idx], device=self.device)
         demo_acts = th.as_tensor(self._demo["acts"][idx], device=self.device).to(actions.dtype)
         # float, as preprocess_obs casts anyway: a uint8 rollout batch is not truncated to demo dtype
-        features = policy.extract_features(th.cat([obs.float(), demo_obs.float()]))
-        pi_features, vf_features = (features, features) if policy.share_features_extractor else features
-        latent_pi = policy.mlp_extractor.forward_actor(pi_features)
+        rows = th.cat([obs.float(), demo_obs.float()])
         # only PPO's rows and the demo samples need values, not the rest of the BC batch
-        latent_vf = policy.mlp_extractor.forward_critic(vf_features[: n + n_demo])
+        if policy.share_features_extractor:
+            pi_features = policy.extract_features(rows)
+            vf_features = pi_features[: n + n_demo]
+        else:  # an unshared critic extractor (a CNN) runs on the rows that need values only
+            pi_features = BaseModel.extract_features(policy, rows, policy.pi_features_extractor)
+            vf_features = BaseModel.extract_features(policy, rows[: n + n_demo], policy.vf_features_extractor)
+        latent_pi = policy.mlp_extractor.forward_actor(pi_features)
+        latent_vf = policy.mlp_extractor.forward_critic(vf_features)
         dist = policy._get_action_dist_from_latent(latent_pi)
         log_prob = dist.log_prob(th.cat([actions, demo_acts.reshape(-1, *actions.shape[1:])]))
         values = policy.value_net(latent_vf)
