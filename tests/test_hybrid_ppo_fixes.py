@@ -5,12 +5,24 @@ import numpy as np
 import pytest
 import torch as th
 from imitation.data import types
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from optiq.envs import make_vec
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings, actor_parameter_names
 from tests.helpers import synthetic_trajectories
 
 KWARGS = dict(n_steps=128, batch_size=64, n_epochs=2, seed=3, device="cpu", policy_kwargs={"net_arch": [32, 32]})
+
+
+class LearnedFeatures(BaseFeaturesExtractor):
+    """A features extractor with weights of its own (as a pixel policy's CNN has)."""
+
+    def __init__(self, observation_space):
+        super().__init__(observation_space, features_dim=16)
+        self.linear = th.nn.Linear(observation_space.shape[0], 16)
+
+    def forward(self, obs):
+        return th.tanh(self.linear(obs))
 
 
 def _model(settings: HybridSettings, **kwargs) -> HybridPPO:
@@ -144,6 +156,8 @@ def test_one_pass_with_demos_gives_the_gradient_of_two_separate_passes(bc_loss, 
     unshared critic extractor (a pixel policy's CNN) the critic sees only the rows that need values."""
     settings = HybridSettings(mix_ratio=0.25, bc_coeff=0.7, bc_loss=bc_loss, bc_filter=True, critic_warmup_steps=0)
     policy_kwargs = {"net_arch": [32, 32], "share_features_extractor": shared}
+    if not shared:
+        policy_kwargs["features_extractor_class"] = LearnedFeatures
     model = _model(settings, policy_kwargs=policy_kwargs)
     model.set_demonstrations(synthetic_trajectories(n=2, length=40))
     model.learn(256)  # fills the rollout buffer; the policy moves away from mu
@@ -187,10 +201,17 @@ def test_one_pass_with_demos_gives_the_gradient_of_two_separate_passes(bc_loss, 
     assert not th.allclose(one_pass, ppo_only, rtol=1e-3, atol=1e-5)
 
 
-def test_critic_warmup_clips_the_critic_gradient_alone(monkeypatch):
+@pytest.mark.parametrize(("demos", "shared"), [(False, True), (True, True), (True, False)])
+def test_critic_warmup_clips_the_critic_gradient_alone(monkeypatch, demos, shared):
     # With a tiny max_grad_norm every step is clipped; if the actor's gradient (dropped before the
     # step) counted in the clip's norm, the critic's applied gradient would come out below it.
-    model = _model(HybridSettings(critic_warmup_steps=10_000), max_grad_norm=0.01)
+    settings = HybridSettings(critic_warmup_steps=10_000, mix_ratio=0.25 if demos else 0.0)
+    policy_kwargs = {"net_arch": [32, 32], "share_features_extractor": shared}
+    if demos:  # and an extractor with weights: shared, it learns from the value loss alone
+        policy_kwargs["features_extractor_class"] = LearnedFeatures
+    model = _model(settings, max_grad_norm=0.01, policy_kwargs=policy_kwargs)
+    if demos:
+        model.set_demonstrations(synthetic_trajectories(n=2, length=40))
     actor = actor_parameter_names(model.policy)
     actor_grad_at_clip = []
     original = th.nn.utils.clip_grad_norm_

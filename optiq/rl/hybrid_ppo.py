@@ -13,7 +13,9 @@ copying its update loop. PPO's own ``train()`` code runs; during it the policy's
 * critic warm-up: for the first ``critic_warmup_steps`` env steps the actor's outputs are
   detached in PPO's loss (and the optimiser gate drops any actor gradient), so only the value
   function learns, on rollouts of the BC policy (PIRLNav recipe), and PPO's gradient clip
-  measures the critic's gradient alone;
+  measures the critic's gradient alone (a features extractor with weights that actor and critic
+  share, unlike optiq's pixel policies, learns from the value loss then, which moves the actor's
+  outputs too);
 * actor learning-rate warm-up: the actor's LR then ramps linearly over ``actor_lr_warmup_steps``
   up to ``actor_lr_scale`` times PPO's;
 * ``log_std_floor``: BC's log std is raised to at least this value when fine-tuning starts
@@ -47,6 +49,7 @@ extension off the update is exactly stock PPO's (tested).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +67,8 @@ from optiq.rl.release import GuardedRelease
 from optiq.rl.vtrace import discounted_returns, vtrace
 from optiq.settings import HybridSettings
 
+# ActorCriticPolicy.evaluate_actions: (obs, actions) -> (values, log_prob, entropy or None)
+EvaluateActions = Callable[[th.Tensor, th.Tensor], tuple[th.Tensor, th.Tensor, th.Tensor | None]]
 ACTOR_PREFIXES = ("mlp_extractor.policy_net.", "action_net.", "log_std", "pi_features_extractor.")
 VTRACE_COVERAGE = 4  # V-trace targets per iteration for this many times the demo samples drawn
 
@@ -303,7 +308,7 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         policy = self.policy
         evaluate = self._evaluate_with_demos if iteration is not None and self.hybrid.uses_demos else None
         if self.in_critic_warmup():
-            evaluate = self._critic_only(evaluate or type(policy).evaluate_actions.__get__(policy))
+            evaluate = self._critic_only(evaluate or policy.evaluate_actions)
         if evaluate is not None:
             # Only for PPO's loop: the instance attribute shadows the policy's method until removed.
             policy.evaluate_actions = evaluate  # type: ignore[method-assign]
@@ -325,7 +330,7 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
             self.logger.record("hybrid/bc_filter_pass", float(iteration.bc_weight.mean()))
 
     @staticmethod
-    def _critic_only(evaluate: Any) -> Any:
+    def _critic_only(evaluate: EvaluateActions) -> EvaluateActions:
         """``evaluate`` with the actor's outputs detached: during the critic warm-up only the value loss
         has a gradient, so PPO's one ``clip_grad_norm_`` measures the critic's gradient alone.
 
@@ -345,7 +350,7 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         actor_group["lr"] = critic_group["lr"] * self.actor_lr_factor()
         if self.in_critic_warmup():
             for p in actor_group["params"]:
-                p.grad = None  # Adam skips parameters without gradients: the actor stays exactly as BC left it
+                p.grad = None  # Adam skips parameters without gradients: the actor's own weights stay as BC left them
         return True
 
     def _auxiliary_batch(self) -> tuple[np.ndarray, int, int, float] | None:
