@@ -14,7 +14,7 @@ from optiq.demos.storage import save_demos
 from optiq.envs import make_vec
 from optiq.errors import OptiqError
 from optiq.rl.finetune import finetune
-from optiq.rl.ipmd import IPMD, load_reward_net, reward_traces
+from optiq.rl.ipmd import IPMD, _EstimatedRewards, load_reward_net, reward_traces
 from tests.helpers import synthetic_trajectories
 
 SMALL = {"policy_kwargs": {"net_arch": [32, 32]}, "learning_starts": 0, "batch_size": 64, "device": "cpu"}
@@ -71,6 +71,29 @@ def test_the_policy_learns_from_the_estimated_reward_where_the_env_s_is_constant
     assert float(np.abs(model.replay_buffer.rewards[: model.replay_buffer.size()]).max()) == 0.0
     error_after = float(np.abs(model.predict(xs, deterministic=True)[0] - xs).mean())
     assert error_after < 0.25 < error_before
+
+
+def test_rho_averages_the_entropy_regularised_reward_the_target_adds():
+    """With no discount, rho must be the mean of r_psi - alpha log pi(a'|s'), what SAC's soft target
+    adds per step; a rho of r_psi alone leaves a drift of alpha x entropy in every differential Q."""
+    venv = make_vec("Hopper-v5", 1, seed=0)
+    model = IPMD("MlpPolicy", venv, seed=0, reward_hid_sizes=(16,), ent_coef=0.5, average_reward_rate=1.0, **SMALL)
+    model.set_demonstrations(synthetic_trajectories(n=2, length=64))
+    model.learn(100)  # fills the buffer; the actor keeps a wide, untrained distribution
+    with th.no_grad():  # r_psi = 1 everywhere
+        model.reward_net.net[-1].weight.zero_()
+        model.reward_net.net[-1].bias.fill_(1.0)
+    batch = model.replay_buffer.sample(64)
+    with th.no_grad():  # E[(1 - done) log pi(a'|s')] by Monte Carlo over the batch's next states
+        samples = [model.actor.action_log_prob(batch.next_observations)[1] for _ in range(200)]
+        log_prob = float((th.stack(samples).mean(0).reshape(-1, 1) * (1 - batch.dones)).mean())
+    assert abs(log_prob) > 0.5  # the entropy term is not negligible here
+    assert float(model.soft_rewards(th.ones(64, 1), batch).mean()) == pytest.approx(1.0 - 0.5 * log_prob, abs=0.1)
+    # What SAC's train() samples: rho (rate 1: this batch's soft reward) includes the entropy term,
+    # and the differential rewards are r_psi - rho.
+    sampled = _EstimatedRewards(model).sample(64)
+    assert model.average_reward == pytest.approx(1.0 - 0.5 * log_prob, abs=0.3)
+    assert th.allclose(sampled.rewards, th.full_like(sampled.rewards, 1.0 - model.average_reward))
 
 
 def test_a_saved_run_resumes_with_its_reward_net_optimiser_and_rho(tmp_path):

@@ -7,8 +7,9 @@ IPMD alternates two steps, both from samples:
   samples from its replay buffer has its rewards replaced by r_psi (the env's reward is stored
   but never read), so the critics learn the value of the estimated reward. With the average-reward
   criterion (the paper's, the default) the critics learn a differential value: the target is
-  r_psi - rho + Q(s', a') with no discount, rho a running estimate of the average estimated
-  reward; ``criterion: discounted`` keeps SAC's discounted target (gamma of finetune.sac).
+  r_psi - rho + Q(s', a') - alpha log pi(a'|s') with no discount, rho a running estimate of the
+  average entropy-regularised reward r_psi - alpha log pi (:meth:`IPMD.soft_rewards`);
+  ``criterion: discounted`` keeps SAC's discounted target (gamma of finetune.sac).
 * **Reward step** (the maximum-likelihood IRL gradient): raise r_psi on expert state-actions
   (``expert_batch_size`` from the stage-01 demos) and lower it on the policy's own (as many
   from the replay buffer), ``loss = mean r_psi(policy) - mean r_psi(expert) + reward_l2 *
@@ -92,8 +93,8 @@ class _EstimatedRewards:
         with th.no_grad():
             rewards = self.model.reward_net(data.observations, data.actions)
         if self.model.criterion == "average":
-            self.model.update_average_reward(float(rewards.mean()))
-            # differential target: r - rho + Q(s', a'), undiscounted
+            self.model.update_average_reward(float(self.model.soft_rewards(rewards, data).mean()))
+            # differential target: r - rho + Q(s', a') - alpha log pi(a'|s'), undiscounted
             return data._replace(rewards=rewards - self.model.average_reward, discounts=th.ones_like(rewards))
         return data._replace(rewards=rewards)
 
@@ -125,7 +126,7 @@ class IPMD(SAC):
         self.reward_updates_per_step = int(reward_updates_per_step)
         self.criterion = criterion
         self.average_reward_rate = float(average_reward_rate)
-        self.average_reward = 0.0  # rho: running mean of r_psi over sampled batches (average criterion)
+        self.average_reward = 0.0  # rho: running mean of r_psi - alpha log pi over sampled batches (average criterion)
         self.expert_obs: np.ndarray | None = None
         self.expert_acts: np.ndarray | None = None  # scaled to [-1, 1] like the replay buffer's
         self._reward_losses: list[float] = []
@@ -155,6 +156,26 @@ class IPMD(SAC):
 
     def update_average_reward(self, batch_mean: float) -> None:
         self.average_reward += self.average_reward_rate * (batch_mean - self.average_reward)
+
+    def entropy_coefficient(self) -> float:
+        """SAC's current temperature alpha (learned or fixed)."""
+        if self.ent_coef_optimizer is not None:
+            return float(th.exp(self.log_ent_coef.detach()))
+        return float(self.ent_coef_tensor)
+
+    @th.no_grad()
+    def soft_rewards(self, rewards: th.Tensor, data: Any) -> th.Tensor:
+        """Per transition, the reward SAC's soft target really adds: r_psi - alpha (1 - done) log pi(a'|s').
+
+        rho must be the average of this, not of r_psi alone: the target carries the entropy bonus
+        of the next action, and with no discount a rho that leaves it out makes every differential
+        Q-value drift by alpha times the policy's entropy per step of the remaining episode (the
+        entropy-regularised average reward; Wu et al. 2023 regularise the average the same way).
+        The next action is drawn with the CPU torch RNG forked, so on CPU SAC's own draws are unchanged.
+        """
+        with th.random.fork_rng(devices=[]):
+            _, log_prob = self.actor.action_log_prob(data.next_observations)
+        return rewards - self.entropy_coefficient() * (1 - data.dones) * log_prob.reshape(-1, 1)
 
     def reward_loss(
         self, expert_obs: th.Tensor, expert_acts: th.Tensor, policy_obs: th.Tensor, policy_acts: th.Tensor
