@@ -83,18 +83,17 @@ def test_truncated_demo_episodes_bootstrap_and_terminated_ones_do_not(terminal):
     assert it.bc_weight[-1] == (0.0 if terminal else 1.0)
 
 
-def test_gradient_is_clipped_once_over_ppo_and_demo_terms(monkeypatch):
-    model = _model(HybridSettings(bc_coeff=5.0), max_grad_norm=0.01)
-    model.set_demonstrations(synthetic_trajectories(n=2, length=40))
-    calls = []
+def _learn_recording_clips(model: HybridPPO, monkeypatch, steps: int, at_clip) -> tuple[list, list[float]]:
+    """Learn ``steps``; returns ``at_clip(max_norm)`` of every gradient clip and the gradient norm
+    each optimiser step applied (after PPO's clip and the warm-up gate)."""
+    seen, applied = [], []
     original = th.nn.utils.clip_grad_norm_
 
-    def counting(params, max_norm, *args, **kwargs):
-        calls.append(float(max_norm))
+    def recording_clip(params, max_norm, *args, **kwargs):
+        seen.append(at_clip(max_norm))
         return original(params, max_norm, *args, **kwargs)
 
-    monkeypatch.setattr(th.nn.utils, "clip_grad_norm_", counting)
-    applied = []
+    monkeypatch.setattr(th.nn.utils, "clip_grad_norm_", recording_clip)
     inner_step = model.policy.optimizer.optimizer.step
 
     def recording_step(closure=None):
@@ -103,7 +102,14 @@ def test_gradient_is_clipped_once_over_ppo_and_demo_terms(monkeypatch):
         return inner_step(closure)
 
     model.policy.optimizer.optimizer.step = recording_step
-    model.learn(128)
+    model.learn(steps)
+    return seen, applied
+
+
+def test_gradient_is_clipped_once_over_ppo_and_demo_terms(monkeypatch):
+    model = _model(HybridSettings(bc_coeff=5.0), max_grad_norm=0.01)
+    model.set_demonstrations(synthetic_trajectories(n=2, length=40))
+    calls, applied = _learn_recording_clips(model, monkeypatch, 128, float)
     assert calls == [0.01] * len(applied) and applied  # one clip per optimiser step, PPO's own
     assert max(applied) <= 0.01 + 1e-6  # nothing adds gradient after PPO's clip
 
@@ -213,24 +219,10 @@ def test_critic_warmup_clips_the_critic_gradient_alone(monkeypatch, demos, share
     if demos:
         model.set_demonstrations(synthetic_trajectories(n=2, length=40))
     actor = actor_parameter_names(model.policy)
-    actor_grad_at_clip = []
-    original = th.nn.utils.clip_grad_norm_
 
-    def recording_clip(params, max_norm, *args, **kwargs):
-        grads = [p.grad for n, p in model.policy.named_parameters() if n in actor and p.grad is not None]
-        actor_grad_at_clip.append(bool(grads))
-        return original(params, max_norm, *args, **kwargs)
+    def actor_gradient_present(max_norm):
+        return any(p.grad is not None for n, p in model.policy.named_parameters() if n in actor)
 
-    monkeypatch.setattr(th.nn.utils, "clip_grad_norm_", recording_clip)
-    applied = []
-    inner_step = model.policy.optimizer.optimizer.step
-
-    def recording_step(closure=None):
-        grads = [p.grad.flatten() for p in model.policy.parameters() if p.grad is not None]
-        applied.append(float(th.cat(grads).norm()))
-        return inner_step(closure)
-
-    model.policy.optimizer.optimizer.step = recording_step
-    model.learn(256)
+    actor_grad_at_clip, applied = _learn_recording_clips(model, monkeypatch, 256, actor_gradient_present)
     assert applied and actor_grad_at_clip and not any(actor_grad_at_clip)
     np.testing.assert_allclose(applied, 0.01, rtol=1e-5)  # the critic gets the whole clipped step
