@@ -8,7 +8,7 @@ from stable_baselines3 import PPO
 
 from optiq.envs import make_vec
 from optiq.rl import training
-from optiq.rl.averaging import average_decay, evaluated_policy
+from optiq.rl.averaging import average_decay, blend_into, evaluated_policy
 from optiq.rl.demo_sac import DemoSAC
 from optiq.rl.export import stock_model
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
@@ -31,6 +31,19 @@ def test_average_decay_follows_the_horizon_in_env_steps():
     assert average_decay(1000, 1000) == pytest.approx(math.exp(-1))
     # one update after 2n steps keeps as much of the old average as two updates after n steps each
     assert average_decay(128, 500) == pytest.approx(average_decay(64, 500) ** 2)
+
+
+def test_blend_is_the_per_tensor_formula_bit_for_bit_and_copies_integers():
+    gen = th.Generator().manual_seed(0)
+    current = {"w": th.randn(64, 32, generator=gen), "b": th.randn(32, generator=gen), "n": th.tensor(7)}
+    averaged = {"w": th.randn(64, 32, generator=gen), "b": th.randn(32, generator=gen), "n": th.tensor(3)}
+    expected = {k: v.clone() for k, v in averaged.items()}
+    for _ in range(3):
+        for name in ("w", "b"):
+            expected[name].mul_(0.9).add_(current[name], alpha=1.0 - 0.9)
+        blend_into(averaged, current, 0.9)
+    assert all(th.equal(averaged[k], expected[k]) for k in ("w", "b"))
+    assert int(averaged["n"]) == 7
 
 
 def test_update_moves_the_average_towards_the_weights_by_the_horizon():

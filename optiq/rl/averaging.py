@@ -38,12 +38,21 @@ def average_decay(steps: int, horizon: int) -> float:
 
 @th.no_grad()
 def blend_into(averaged: dict[str, th.Tensor], current: dict[str, th.Tensor], decay: float) -> None:
-    """``averaged = decay * averaged + (1 - decay) * current`` in place, per tensor (integers copied)."""
+    """``averaged = decay * averaged + (1 - decay) * current`` in place (integers copied).
+
+    One multi-tensor multiply and add over all floating tensors: the same arithmetic, bit for bit,
+    as a per-tensor ``mul_``/``add_``, with less Python per call (DemoSAC blends after every env step).
+    """
+    blended, sources = [], []
     for name, tensor in current.items():
         if tensor.is_floating_point():
-            averaged[name].mul_(decay).add_(tensor, alpha=1.0 - decay)
+            blended.append(averaged[name])
+            sources.append(tensor)
         else:
             averaged[name].copy_(tensor)
+    if blended:
+        th._foreach_mul_(blended, decay)
+        th._foreach_add_(blended, sources, alpha=1.0 - decay)
 
 
 class PolicyAveraging:
