@@ -25,7 +25,7 @@ from optiq.rules import COUNT, DISCOUNT, FRACTION, NON_NEGATIVE, POSITIVE, STEPS
 
 ALGOS = ("ppo", "sac")
 OBS_MODES = ("state", "pixels")
-BC_LOSSES = ("nll", "mse")
+BC_LOSSES = ("nll", "mse", "kl")
 REWARD_NETS = ("auto", "basic", "shaped")
 
 
@@ -174,8 +174,9 @@ class PresetsSection:
 
 # What both --init bc methods share (optiq/rl/anchor.py, averaging.py, release.py).
 _REFERENCE_EPISODES = (
-    "> 0: noise-free BC episodes at the start of the critic warm-up whose mean return drives the "
-    "BC anchor's weight (optiq/rl/anchor.py); 0: clock decay only"
+    "> 0: episodes of the BC policy at the start of the critic warm-up (its own small action noise; "
+    "noise-free with bc_probe_every) whose mean return drives the BC anchor's weight (optiq/rl/anchor.py), "
+    "at most those that end within the warm-up; 0: clock decay only"
 )
 _ADAPT_RATE = "log-scale step of the anchor's weight per training episode at a full shortfall"
 _AVERAGE = "> 0: the evaluated and saved policy is the weights' average over this many env steps; 0: off"
@@ -195,7 +196,12 @@ class HybridSettings:
     bc_coeff: float = setting(NON_NEGATIVE, "weight of the BC loss on demo batches (0: no BC term)", 0.0)
     bc_decay: float = setting(DISCOUNT, "factor on the BC weight per actor iteration (1.0: no clock decay)", 1.0)
     bc_batch_size: int = setting(COUNT, "demo samples per BC loss", 256)
-    bc_loss: str = setting(rules.choice(*BC_LOSSES), "nll, or mse of the mean action (leaves log_std to RL)", "nll")
+    bc_loss: str = setting(
+        rules.choice(*BC_LOSSES),
+        "nll of the demo actions; mse of the mean action (leaves log_std to RL); or kl: KL(BC || policy) "
+        "on demo states, which pulls toward the BC policy the run started from (its fixed point), not the demos",
+        "nll",
+    )
     bc_filter: bool = setting(rules.boolean(), "BC loss only on demo samples whose return beats V(s)", False)
     mix_ratio: float = setting(
         rules.number(0, 1, high_open=True), "share of the loss from demo samples with V-trace targets", 0.0

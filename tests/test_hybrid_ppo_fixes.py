@@ -155,7 +155,7 @@ def test_filtered_bc_switches_off_where_the_critic_prefers_the_policy():
     assert _actor_change_with_critic(-1e4) > 1e-4
 
 
-@pytest.mark.parametrize(("bc_loss", "shared"), [("nll", True), ("mse", True), ("nll", False)])
+@pytest.mark.parametrize(("bc_loss", "shared"), [("nll", True), ("mse", True), ("kl", True), ("nll", False)])
 def test_one_pass_with_demos_gives_the_gradient_of_two_separate_passes(bc_loss, shared):
     """PPO's minibatch and the demo batch share one forward/backward pass; the result must equal
     PPO's loss on the stock evaluate_actions plus the demo terms computed on their own. With an
@@ -197,8 +197,10 @@ def test_one_pass_with_demos_gives_the_gradient_of_two_separate_passes(bc_loss, 
     demo_obs = th.as_tensor(model._iteration.obs[idx])
     demo_acts = th.as_tensor(model._demo["acts"][idx])
     demo_values, demo_log_prob, _ = type(policy).evaluate_actions(policy, demo_obs, demo_acts)
-    mean_actions = policy.get_distribution(demo_obs[:n_bc]).mode() if bc_loss == "mse" else None
-    extra = coeff * model._bc_loss(idx[:n_bc], mean_actions, demo_log_prob[:n_bc], demo_acts[:n_bc])
+    demo_dist = policy.get_distribution(demo_obs[:n_bc])
+    mean_actions = demo_dist.mode() if bc_loss == "mse" else None
+    rows = demo_dist.distribution if bc_loss == "kl" else None
+    extra = coeff * model._bc_loss(idx[:n_bc], mean_actions, demo_log_prob[:n_bc], demo_acts[:n_bc], rows)
     extra = extra + model._demo_ppo_loss(idx[:n_demo], demo_log_prob[:n_demo], demo_values[:n_demo].flatten())
     two_passes = gradient(ppo_like_loss(*stock) + extra)
     assert extra.abs() > 1e-3  # the demo terms contribute
@@ -226,3 +228,45 @@ def test_critic_warmup_clips_the_critic_gradient_alone(monkeypatch, demos, share
     actor_grad_at_clip, applied = _learn_recording_clips(model, monkeypatch, 256, actor_gradient_present)
     assert applied and actor_grad_at_clip and not any(actor_grad_at_clip)
     np.testing.assert_allclose(applied, 0.01, rtol=1e-5)  # the critic gets the whole clipped step
+
+
+def _actor_drift_under_anchor(bc_loss: str, start_away_from_bc: bool) -> tuple[float, float]:
+    """(mean distance of the actor's action mean from the BC policy's on the demo states, before, after)
+    under the BC anchor alone: zero advantages, no value, entropy or demo-sample terms."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class ZeroAdvantages(BaseCallback):
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            self.model.rollout_buffer.advantages[:] = 0.0
+
+    settings = HybridSettings(bc_coeff=10.0, bc_loss=bc_loss, bc_batch_size=128, mix_ratio=0.0)
+    model = _model(settings, ent_coef=0.0, vf_coef=0.0, learning_rate=1e-3)
+    demos = synthetic_trajectories(n=2, length=50)
+    model.set_demonstrations(demos)  # freezes the current policy as the BC policy
+    bc_policy = model._behaviour_policy
+    if start_away_from_bc:
+        with th.no_grad():
+            model.policy.action_net.bias.add_(0.5)
+    obs = th.as_tensor(np.concatenate([t.obs[:-1] for t in demos]))
+
+    def distance() -> float:
+        with th.no_grad():
+            gap = model.policy.get_distribution(obs).mode() - bc_policy.get_distribution(obs).mode()
+            return float(gap.abs().mean())
+
+    before = distance()
+    model.learn(1024, callback=ZeroAdvantages())
+    return before, distance()
+
+
+def test_kl_anchor_holds_the_bc_policy_where_the_nll_anchor_trains_bc_on():
+    # At the BC policy itself the KL anchor has no gradient: the actor does not move.
+    assert _actor_drift_under_anchor("kl", start_away_from_bc=False) == (0.0, 0.0)
+    # The NLL anchor on the demos keeps fitting them (synthetic demos BC never learnt): it moves away.
+    assert _actor_drift_under_anchor("nll", start_away_from_bc=False)[1] > 1e-3
+    # Moved off BC, the KL anchor pulls the actor back toward it.
+    before, after = _actor_drift_under_anchor("kl", start_away_from_bc=True)
+    assert after < before - 0.05

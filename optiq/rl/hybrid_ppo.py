@@ -21,8 +21,10 @@ copying its update loop. PPO's own ``train()`` code runs; during it the policy's
 * ``log_std_floor``: BC's log std is raised to at least this value when fine-tuning starts
   (exploration noise PPO can work with; ``target_kl`` in ``bc_rl`` then bounds each update);
 * BC anchor: ``bc_coeff * bc_decay**k`` times a BC loss on demo batches (``bc_loss``: the
-  negative log-likelihood, or the squared error of the mean action, which leaves the std to
-  RL). With ``bc_filter`` only demo samples whose discounted return-to-go beats the critic's
+  negative log-likelihood, the squared error of the mean action, which leaves the std to
+  RL, or ``kl``: KL(BC || policy) on the demo states, whose minimum is the frozen BC policy
+  itself, so a tight anchor returns the policy to the BC start rather than training BC on).
+  With ``bc_filter`` only demo samples whose discounted return-to-go beats the critic's
   value of their state count (self-imitation, Oh et al. 2018; the Q-filter of Nair et al.
   2018 with a state-value critic): the anchor holds where the demonstrator still does better
   and lets go where the policy has overtaken it, so it needs no decay. With
@@ -83,6 +85,8 @@ class DemoIteration:
     adv: np.ndarray | None = None  # V-trace advantages, scaled like the on-policy ones (not centred)
     bc_weight: np.ndarray | None = None  # 1 where the BC anchor applies (the filter), else 0
     vtrace_index: np.ndarray | None = None  # the transitions with V-trace targets this iteration
+    bc_mean: np.ndarray | None = None  # bc_loss kl: the frozen BC policy's action mean on each demo state
+    bc_std: np.ndarray | None = None  # ... and its action std
 
 
 def actor_parameter_names(policy: ActorCriticPolicy) -> set[str]:
@@ -292,6 +296,10 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
                 # The on-policy advantages' scale, without their centring: a demo action the critic
                 # rates above V(s) keeps a positive advantage.
                 it.adv = it.adv / (float(np.std(self.rollout_buffer.advantages)) + 1e-8)
+        if self.hybrid.bc_loss == "kl" and self.hybrid.bc_coeff > 0:
+            assert self._behaviour_policy is not None
+            bc = self._behaviour_policy.get_distribution(th.as_tensor(it.obs, device=self.device)).distribution
+            it.bc_mean, it.bc_std = bc.mean.cpu().numpy(), bc.stddev.cpu().numpy()
         if self.hybrid.bc_filter and self.hybrid.bc_coeff > 0:
             state_values = self._values(states)
             values = state_values[demo["state_index"]]
@@ -412,7 +420,9 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         terms = []
         if n_bc:
             mean_actions = dist.mode()[n : n + n_bc] if self.hybrid.bc_loss == "mse" else None
-            terms.append(coeff * self._bc_loss(idx[:n_bc], mean_actions, log_prob[n : n + n_bc], demo_acts[:n_bc]))
+            rows = _rows(dist.distribution, n, n + n_bc) if self.hybrid.bc_loss == "kl" else None
+            bc_loss = self._bc_loss(idx[:n_bc], mean_actions, log_prob[n : n + n_bc], demo_acts[:n_bc], rows)
+            terms.append(coeff * bc_loss)
         if n_demo:
             terms.append(self._demo_ppo_loss(idx[:n_demo], log_prob[n : n + n_demo], values[n : n + n_demo].flatten()))
         return (
@@ -422,16 +432,31 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         )
 
     def _bc_loss(
-        self, idx: np.ndarray, mean_actions: th.Tensor | None, log_prob: th.Tensor, acts: th.Tensor
+        self,
+        idx: np.ndarray,
+        mean_actions: th.Tensor | None,
+        log_prob: th.Tensor,
+        acts: th.Tensor,
+        rows: th.distributions.Normal | None = None,
     ) -> th.Tensor:
         """BC loss on demo samples ``idx``; with the filter, samples the policy already beats weigh 0.
 
-        ``mean_actions`` (the policy's mean action of those samples) is needed for ``bc_loss: mse`` only.
+        ``mean_actions`` (the policy's mean action of those samples) is needed for ``bc_loss: mse``
+        only, ``rows`` (the policy's action distribution on them) for ``bc_loss: kl`` only.
         """
-        assert self._iteration is not None
+        it = self._iteration
+        assert it is not None
         if self.hybrid.bc_loss == "mse":
             assert mean_actions is not None
             per_sample = ((mean_actions - acts) ** 2).sum(dim=-1)
+        elif self.hybrid.bc_loss == "kl":
+            # KL(BC || policy): zero, with zero gradient, at the BC policy itself. An NLL anchor on the
+            # demos instead keeps training BC past its selected checkpoint while it holds.
+            assert rows is not None and it.bc_mean is not None and it.bc_std is not None
+            bc = th.distributions.Normal(
+                th.as_tensor(it.bc_mean[idx], device=self.device), th.as_tensor(it.bc_std[idx], device=self.device)
+            )
+            per_sample = th.distributions.kl_divergence(bc, rows).sum(dim=-1)
         else:
             per_sample = -log_prob
         if self._iteration.bc_weight is not None:
@@ -458,3 +483,10 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         if self.in_critic_warmup():
             return weight * self.vf_coef * value_loss
         return weight * (policy_loss + self.vf_coef * value_loss)
+
+
+def _rows(distribution: th.distributions.Distribution, start: int, end: int) -> th.distributions.Normal:
+    """Rows ``start:end`` of a batch of diagonal Gaussians (SB3's Box action distributions)."""
+    if not isinstance(distribution, th.distributions.Normal):
+        raise ValueError("bc_loss: kl needs a Gaussian policy (a Box action space); use bc_loss: nll")
+    return th.distributions.Normal(distribution.mean[start:end], distribution.stddev[start:end])
