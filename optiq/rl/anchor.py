@@ -12,12 +12,13 @@ loses BC's return and lets go while RL stays above it. Training episodes are the
 no extra env steps, no evaluation episodes.
 
 Mean-action probes (``bc_probe_every`` > 0, off-policy algorithms only): the reference is set
-by BC's mean action, but sampled training episodes carry the policy's exploration noise, which
-SAC's entropy tuning raises after the warm-up. Measured on Walker2d-v5 (DemoSAC, 100k): sampled
+with BC's own small action noise, but later training episodes carry the policy's exploration
+noise, which SAC's entropy tuning raises after the warm-up. Measured on Walker2d-v5 (DemoSAC, 100k): sampled
 episodes scored 600-900 against a 1,075-1,118 reference while the evaluated policy sat at BC's
 level, so the scale stayed at its cap for the whole run. With probes, every
 ``bc_probe_every``-th training episode after the warm-up acts by the policy's mean action, and
-only those episodes move the scale: the comparison is like with like, at no extra env steps.
+only those episodes move the scale, and the reference episodes act by BC's mean action too: the
+comparison is like with like, at no extra env steps.
 """
 
 from __future__ import annotations
