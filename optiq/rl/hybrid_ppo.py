@@ -85,8 +85,6 @@ class DemoIteration:
     adv: np.ndarray | None = None  # V-trace advantages, scaled like the on-policy ones (not centred)
     bc_weight: np.ndarray | None = None  # 1 where the BC anchor applies (the filter), else 0
     vtrace_index: np.ndarray | None = None  # the transitions with V-trace targets this iteration
-    bc_mean: np.ndarray | None = None  # bc_loss kl: the frozen BC policy's action mean on each demo state
-    bc_std: np.ndarray | None = None  # ... and its action std
 
 
 def actor_parameter_names(policy: ActorCriticPolicy) -> set[str]:
@@ -189,7 +187,12 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         self._demo_rng = np.random.default_rng([self.seed or 0, self.num_timesteps])
         self._behaviour_policy = frozen_policy_copy(self, behaviour_policy)
         with th.no_grad():
-            self._demo["mu_log_prob"] = self._log_prob(self._behaviour_policy, self._normalize_obs(obs), acts)
+            normalized = self._normalize_obs(obs)
+            self._demo["mu_log_prob"] = self._log_prob(self._behaviour_policy, normalized, acts)
+            if self.hybrid.bc_loss == "kl":  # the BC policy's action distribution, for the KL anchor
+                bc = self._behaviour_policy.get_distribution(th.as_tensor(normalized, device=self.device))
+                self._demo["bc_mean"] = bc.distribution.mean.cpu().numpy()
+                self._demo["bc_std"] = bc.distribution.stddev.cpu().numpy()
 
     def apply_log_std_floor(self) -> None:
         """Raise the policy's log std to ``log_std_floor`` (after BC weights were copied in)."""
@@ -296,10 +299,6 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
                 # The on-policy advantages' scale, without their centring: a demo action the critic
                 # rates above V(s) keeps a positive advantage.
                 it.adv = it.adv / (float(np.std(self.rollout_buffer.advantages)) + 1e-8)
-        if self.hybrid.bc_loss == "kl" and self.hybrid.bc_coeff > 0:
-            assert self._behaviour_policy is not None
-            bc = self._behaviour_policy.get_distribution(th.as_tensor(it.obs, device=self.device)).distribution
-            it.bc_mean, it.bc_std = bc.mean.cpu().numpy(), bc.stddev.cpu().numpy()
         if self.hybrid.bc_filter and self.hybrid.bc_coeff > 0:
             state_values = self._values(states)
             values = state_values[demo["state_index"]]
@@ -444,17 +443,17 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         ``mean_actions`` (the policy's mean action of those samples) is needed for ``bc_loss: mse``
         only, ``rows`` (the policy's action distribution on them) for ``bc_loss: kl`` only.
         """
-        it = self._iteration
-        assert it is not None
+        assert self._iteration is not None
         if self.hybrid.bc_loss == "mse":
             assert mean_actions is not None
             per_sample = ((mean_actions - acts) ** 2).sum(dim=-1)
         elif self.hybrid.bc_loss == "kl":
             # KL(BC || policy): zero, with zero gradient, at the BC policy itself. An NLL anchor on the
             # demos instead keeps training BC past its selected checkpoint while it holds.
-            assert rows is not None and it.bc_mean is not None and it.bc_std is not None
+            assert rows is not None and self._demo is not None
             bc = th.distributions.Normal(
-                th.as_tensor(it.bc_mean[idx], device=self.device), th.as_tensor(it.bc_std[idx], device=self.device)
+                th.as_tensor(self._demo["bc_mean"][idx], device=self.device),
+                th.as_tensor(self._demo["bc_std"][idx], device=self.device),
             )
             per_sample = th.distributions.kl_divergence(bc, rows).sum(dim=-1)
         else:
