@@ -176,7 +176,8 @@ class PresetsSection:
 _REFERENCE_EPISODES = (
     "> 0: episodes of the BC policy at the start of the critic warm-up (its own small action noise; "
     "noise-free with bc_probe_every) whose mean return drives the BC anchor's weight (optiq/rl/anchor.py), "
-    "at most those that end within the warm-up; 0: clock decay only"
+    "at most those that end within the warm-up (with bc_probe_steps: noise-free episodes on a probe env, "
+    "all of them, counted in the budget); 0: clock decay only"
 )
 _ADAPT_RATE = "log-scale step of the anchor's weight per training episode at a full shortfall"
 _AVERAGE = "> 0: the evaluated and saved policy is the weights' average over this many env steps; 0: off"
@@ -212,6 +213,15 @@ class HybridSettings:
     log_std_floor: float | None = setting(rules.number(null=True), "lower bound on BC's log std (null: none)", None)
     bc_reference_episodes: int = setting(STEPS, _REFERENCE_EPISODES, 0)
     bc_adapt_rate: float = setting(NON_NEGATIVE, _ADAPT_RATE, 1.0)
+    bc_probe_steps: int = setting(
+        STEPS,
+        "> 0: the anchor follows noise-free probe episodes on an env of their own (optiq/rl/anchor.py, "
+        "AnchorProbes), not the sampled training episodes: bc_reference_episodes noise-free BC episodes "
+        "set the reference, then every this many env steps after the warm-up bc_probe_episodes of the "
+        "evaluated policy move the weight; their env steps count in the budget. 0: training episodes",
+        0,
+    )
+    bc_probe_episodes: int = setting(COUNT, "noise-free episodes per anchor probe (bc_probe_steps)", 1)
     policy_average_steps: int = setting(STEPS, _AVERAGE, 0)
     release_check_steps: int = setting(STEPS, _CHECK_STEPS, 0)
     release_check_episodes: int = setting(COUNT, _CHECK_EPISODES, 2)
@@ -219,6 +229,11 @@ class HybridSettings:
     release_min_fraction: float = setting(NON_NEGATIVE, _MIN_FRACTION, 1.0)
 
     def __post_init__(self) -> None:
+        if self.bc_probe_steps > 0 and self.bc_reference_episodes <= 0:
+            raise ValueError(
+                "bc_probe_steps needs bc_reference_episodes > 0 (the probes are compared with BC's reference): "
+                "pass --set finetune.ppo.bc_rl.bc_reference_episodes=5 or bc_probe_steps=0"
+            )
         if self.bc_loss not in BC_LOSSES:
             raise ValueError(f"bc_loss must be one of {', '.join(BC_LOSSES)}, got '{self.bc_loss}'")
         if not 0.0 <= self.mix_ratio < 1.0:

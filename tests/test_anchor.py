@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
+import torch as th
 
 from optiq.config import load_env_config
 from optiq.envs import make_vec
 from optiq.errors import OptiqError
-from optiq.rl.anchor import BC_SCALE_LIMIT, next_log_scale
+from optiq.rl import anchor
+from optiq.rl.anchor import BC_SCALE_LIMIT, AnchorProbes, next_log_scale
 from optiq.rl.finetune import extension_kwargs
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
 from tests.helpers import synthetic_trajectories
@@ -78,3 +80,92 @@ def test_reference_episodes_without_a_warmup_is_a_one_line_error():
     )
     with pytest.raises(OptiqError, match="bc_reference_episodes needs critic_warmup_steps > 0"):
         extension_kwargs(config, "ppo", "bc")
+
+
+def _scripted_anchor_probes(monkeypatch, returns: list[float], steps: int = 10) -> list[tuple[int, int]]:
+    """Probe returns from a script (one per episode), ``steps`` env steps a call; returns (step, episodes) a call."""
+    calls: list[tuple[int, int]] = []
+    script = iter(returns)
+
+    def probe(model, policy, venv, n_episodes):
+        calls.append((int(model.num_timesteps), n_episodes))
+        return np.array([next(script) for _ in range(n_episodes)]), steps
+
+    monkeypatch.setattr(anchor, "probe_returns", probe)
+    return calls
+
+
+def test_probes_apart_set_the_reference_and_move_the_scale_training_episodes_do_not(monkeypatch):
+    model = _hybrid(critic_warmup_steps=256, bc_coeff=1.0, bc_reference_episodes=2, bc_probe_steps=256)
+    calls = _scripted_anchor_probes(monkeypatch, [100.0, 100.0, 50.0, 25.0, 25.0, 25.0])
+    model.learn(128 * 8, callback=AnchorProbes(make_vec("Hopper-v5", 1, seed=5)))
+    assert len(model.ep_info_buffer) > 2  # training episodes ended, and moved nothing
+    assert model.bc_reference_returns == [100.0, 100.0]  # the probes' two BC episodes, not Monitor's returns
+    # reference at the first rollout's end; then one probe per 256 steps once the warm-up is over
+    assert calls[0] == (128, 2)
+    assert all(episodes == 1 for _, episodes in calls[1:]) and len(calls) >= 3
+    assert all(step > 256 for step, _ in calls[1:])
+    assert all(b - a >= 256 for (a, _), (b, _) in zip(calls[1:], calls[2:]))
+    expected = [0.5, 0.75, 0.75, 0.75][: len(calls) - 1]
+    assert model.bc_log_scale == pytest.approx(sum(expected))
+    assert model.bc_anchor_probe_steps == 10 * len(calls)
+
+
+def test_probe_steps_count_in_the_budget(monkeypatch):
+    model = _hybrid(critic_warmup_steps=128, bc_coeff=1.0, bc_reference_episodes=2, bc_probe_steps=128)
+    calls = _scripted_anchor_probes(monkeypatch, [100.0] * 20, steps=100)
+    model.learn(128 * 4, callback=AnchorProbes(make_vec("Hopper-v5", 1, seed=5)))
+    rollouts = model._n_updates // model.n_epochs
+    assert model.num_timesteps == 128 * rollouts + 100 * len(calls)
+    assert model.num_timesteps >= 128 * 4 and rollouts < 4  # the probes took budget from training
+
+
+def test_the_first_probe_plays_the_bc_policy_and_later_ones_the_evaluated_policy(monkeypatch):
+    model = _hybrid(critic_warmup_steps=128, bc_coeff=1.0, bc_reference_episodes=1, bc_probe_steps=128)
+    start = th.cat([p.detach().flatten().clone() for p in model.policy.parameters()])
+    probed = []
+
+    def probe(model_, policy, venv, n_episodes):
+        probed.append(th.cat([p.detach().flatten().clone() for p in policy.parameters()]))
+        return np.full(n_episodes, 100.0), 10
+
+    monkeypatch.setattr(anchor, "probe_returns", probe)
+    model.learn(128 * 4, callback=AnchorProbes(make_vec("Hopper-v5", 1, seed=5)))
+    assert th.equal(probed[0], start)
+    assert not th.equal(probed[-1], start)
+
+
+def test_probe_state_survives_a_checkpoint(tmp_path, monkeypatch):
+    model = _hybrid(critic_warmup_steps=128, bc_coeff=1.0, bc_reference_episodes=2, bc_probe_steps=128)
+    _scripted_anchor_probes(monkeypatch, [100.0, 100.0] + [60.0] * 20)
+    model.learn(128 * 3, callback=AnchorProbes(make_vec("Hopper-v5", 1, seed=5)))
+    model.save(tmp_path / "model.zip")
+    loaded = HybridPPO.load(tmp_path / "model.zip", env=make_vec("Hopper-v5", 1, seed=0))
+    assert loaded.bc_reference_returns == [100.0, 100.0]
+    assert loaded.bc_next_probe == model.bc_next_probe > 0
+    assert loaded.bc_anchor_probe_steps == model.bc_anchor_probe_steps > 0
+    assert loaded.bc_log_scale == model.bc_log_scale > 0
+
+
+def test_probes_without_reference_episodes_is_a_one_line_error():
+    config = load_env_config(
+        "Hopper-v5",
+        "quick",
+        overrides={"finetune.ppo.bc_rl.bc_probe_steps": 5000, "finetune.ppo.bc_rl.bc_reference_episodes": 0},
+    )
+    with pytest.raises(OptiqError, match="bc_probe_steps needs bc_reference_episodes > 0"):
+        extension_kwargs(config, "ppo", "bc")
+
+
+def test_finetune_runs_the_anchor_probes_and_reports_them(tiny_config, tmp_path):
+    from optiq.rl.training import read_eval_csv
+    from tests.helpers import finetune_from_tiny_bc
+
+    summary = finetune_from_tiny_bc(
+        tiny_config, tmp_path, bc_coeff=1.0, bc_reference_episodes=2, bc_probe_steps=256, bc_probe_episodes=1
+    )
+    probes = summary["anchor_probes"]
+    assert probes["reference_return"] is not None and probes["probe_steps"] > 0
+    rows = read_eval_csv(tmp_path / "run" / "eval.csv")
+    assert rows[0]["timesteps"] == 0
+    assert rows[-1]["timesteps"] == summary["total_timesteps"] >= 768  # the final row has the probe steps in it

@@ -19,6 +19,16 @@ level, so the scale stayed at its cap for the whole run. With probes, every
 ``bc_probe_every``-th training episode after the warm-up acts by the policy's mean action, and
 only those episodes move the scale, and the reference episodes act by BC's mean action too: the
 comparison is like with like, at no extra env steps.
+
+Probe episodes apart (``bc_probe_steps`` > 0, HybridPPO): an on-policy algorithm cannot put
+mean-action episodes in its rollout buffer, and its sampled episodes can rise while the policy users
+get (its mean action) falls: measured on Hopper-v5 with a log-std floor of -2.5, the expert BCs'
+sampled episodes scored 1/3-1/2 of their noise-free return, the anchor let go at once, and the
+evaluations fell to 0.34-0.45 x BC. :class:`AnchorProbes` (a callback with a probe env of its own)
+then sets the reference from ``bc_reference_episodes`` noise-free BC episodes, and every
+``bc_probe_steps`` env steps after the warm-up ``bc_probe_episodes`` noise-free episodes of the
+evaluated policy move the scale; sampled training episodes do not. The probes are env
+interactions: their steps count in the budget, as the guarded release's do.
 """
 
 from __future__ import annotations
@@ -26,6 +36,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.vec_env import VecEnv
+
+from optiq.rl.release import candidate_policy, probe_returns
 
 # The scale stays within [1 / BC_SCALE_LIMIT, BC_SCALE_LIMIT] times the anchor's base coefficient.
 BC_SCALE_LIMIT = 100.0
@@ -50,6 +65,8 @@ class ReturnDrivenAnchor:
     bc_reference_episodes: int
     bc_adapt_rate: float
     bc_probe_every: int = 0  # 0: every sampled training episode moves the scale
+    bc_probe_steps: int = 0  # > 0: probe episodes apart (AnchorProbes) move the scale, not training episodes
+    bc_probe_episodes: int = 1
     bc_reference_returns: list[float]
     bc_log_scale: float
 
@@ -58,6 +75,8 @@ class ReturnDrivenAnchor:
         self.bc_log_scale = 0.0
         self.bc_episodes_after_warmup = 0  # training episodes finished after the warm-up (probes' clock)
         self.bc_probe_envs: np.ndarray | None = None  # per env: its episode in progress is a probe
+        self.bc_next_probe = 0  # with bc_probe_steps: the env step of the next probe (saved, resumes)
+        self.bc_anchor_probe_steps = 0  # with bc_probe_steps: env steps spent on reference and probes
 
     def actor_is_learning(self) -> bool:
         raise NotImplementedError
@@ -98,8 +117,8 @@ class ReturnDrivenAnchor:
 
     def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None) -> None:
         super()._update_info_buffer(infos, dones)  # type: ignore[misc]
-        if self.bc_reference_episodes <= 0:
-            return
+        if self.bc_reference_episodes <= 0 or self.bc_probe_steps > 0:
+            return  # off, or probe episodes apart (AnchorProbes) drive the scale
         for env_index, info in enumerate(infos):
             episode = info.get("episode")  # Monitor's summary of a finished episode
             if episode is None:
@@ -125,3 +144,49 @@ class ReturnDrivenAnchor:
         reference = self.bc_reference_return()
         if reference is not None:
             logger.record(f"{prefix}/bc_reference_return", reference)
+
+
+class AnchorProbes(BaseCallback):
+    """Noise-free episodes on ``probe_venv`` drive a :class:`ReturnDrivenAnchor`'s scale (``bc_probe_steps`` > 0).
+
+    At the end of the first rollout (before any update, so the policy is still BC's) it plays
+    ``bc_reference_episodes`` noise-free episodes for the reference. After the critic warm-up, at
+    the first rollout end at least ``bc_probe_steps`` env steps after the last probe, the
+    evaluated policy (the weights' average where one is kept) plays ``bc_probe_episodes``, and
+    each moves the log-scale as a training episode would. Rollout ends, so the scale a PPO update
+    uses is fresh and no rollout is cut. The probe steps are added to ``num_timesteps``.
+    """
+
+    def __init__(self, probe_venv: VecEnv):
+        super().__init__()
+        self.probe_venv = probe_venv
+
+    @property
+    def anchor(self) -> ReturnDrivenAnchor:
+        assert isinstance(self.model, ReturnDrivenAnchor)
+        return self.model
+
+    def _probe(self, policy: BasePolicy, n_episodes: int) -> np.ndarray:
+        returns, steps = probe_returns(self.model, policy, self.probe_venv, n_episodes)
+        self.model.num_timesteps += steps  # env interactions: they spend the budget
+        self.anchor.bc_anchor_probe_steps += steps
+        return returns
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        anchor = self.anchor
+        if anchor.bc_reference_episodes <= 0 or anchor.bc_probe_steps <= 0:
+            return
+        if not anchor.bc_reference_returns:  # a resumed run keeps the reference it measured
+            returns = self._probe(self.model.policy, anchor.bc_reference_episodes)
+            anchor.bc_reference_returns = [float(r) for r in returns]
+        elif anchor.actor_is_learning() and self.model.num_timesteps >= anchor.bc_next_probe:
+            for episode_return in self._probe(candidate_policy(self.model), anchor.bc_probe_episodes):
+                anchor.adapt_bc_scale(float(episode_return))
+                self.logger.record("anchor/probe_return", float(episode_return))
+        else:
+            return
+        anchor.bc_next_probe = self.model.num_timesteps + anchor.bc_probe_steps
+        self.logger.record("anchor/probe_steps", anchor.bc_anchor_probe_steps)

@@ -27,6 +27,7 @@ from optiq.errors import OptiqError
 from optiq.evaluation.video import PeriodicVideo
 from optiq.policies import PolicyFiles, check_spaces, load_model
 from optiq.records import RunRecord
+from optiq.rl.anchor import AnchorProbes
 from optiq.rl.averaging import evaluated_policy
 from optiq.rl.demo_sac import DemoSAC
 from optiq.rl.export import save_stock_model, save_vecnormalize
@@ -392,6 +393,10 @@ def finetune(
         # its own probe env, seeded apart from training and evaluation.
         probe_venv = make_eval_venv(config, algo, seed + 2000, normalize=isinstance(model.get_env(), VecNormalize))
         callbacks.insert(0, ReleaseGate(probe_venv))
+    if isinstance(model, HybridPPO) and model.bc_probe_steps > 0 and model.bc_reference_episodes > 0:
+        # The anchor's probes: an env of their own, seeded apart from training, evaluation and release.
+        anchor_venv = make_eval_venv(config, algo, seed + 3000, normalize=isinstance(model.get_env(), VecNormalize))
+        callbacks.insert(0, AnchorProbes(anchor_venv))
     if video_every > 0:
         wrapper = _obs_wrapper_of(model)
         callbacks.append(
@@ -411,6 +416,7 @@ def finetune(
         "seed": seed,
         "total_timesteps": int(model.num_timesteps),
         "release": _release_json(model),
+        "anchor_probes": _anchor_probes_json(model),
         "final_return": rows[-1]["return_mean"] if rows else None,
         "best_return": max(r["return_mean"] for r in rows) if rows else None,
         "unlearning": unlearning_report(rows, total),
@@ -484,6 +490,17 @@ def _release_json(model: BaseAlgorithm) -> dict[str, Any] | None:
         "reference_return": model.release_reference,
         "releases": model.release_count,
         "probe_steps": model.release_probe_steps,
+    }
+
+
+def _anchor_probes_json(model: BaseAlgorithm) -> dict[str, Any] | None:
+    """The anchor's probes (HybridPPO, bc_probe_steps): BC's reference, the last scale, env steps spent."""
+    if not isinstance(model, HybridPPO) or model.bc_probe_steps <= 0 or model.bc_reference_episodes <= 0:
+        return None
+    return {
+        "reference_return": model.bc_reference_return(),
+        "bc_scale": model.bc_scale(),
+        "probe_steps": model.bc_anchor_probe_steps,
     }
 
 

@@ -31,7 +31,8 @@ copying its update loop. PPO's own ``train()`` code runs; during it the policy's
   ``bc_reference_episodes`` > 0 the anchor's weight follows the returns instead of a clock
   (optiq/rl/anchor.py, shared with DemoSAC): the BC policy's first warm-up episodes set a
   reference return, and each later training episode tightens the anchor when it falls short
-  of it and loosens it when above;
+  of it and loosens it when above (with ``bc_probe_steps`` > 0, noise-free probe episodes on an
+  env of their own instead, both for the reference and the steps: :class:`~optiq.rl.anchor.AnchorProbes`);
 * guarded release (``release_check_steps`` > 0; optiq/rl/release.py, shared with DemoSAC): the
   policy that is evaluated and saved changes only after it matched BC's return on noise-free
   probe episodes of its own (their env steps count in the budget);
@@ -208,6 +209,14 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
     @property
     def bc_adapt_rate(self) -> float:  # type: ignore[override]
         return self.hybrid.bc_adapt_rate
+
+    @property
+    def bc_probe_steps(self) -> int:  # type: ignore[override]
+        return self.hybrid.bc_probe_steps
+
+    @property
+    def bc_probe_episodes(self) -> int:  # type: ignore[override]
+        return self.hybrid.bc_probe_episodes
 
     def bc_coefficient(self) -> float:
         """``bc_coeff * bc_decay ** (actor iterations)``, times the return-driven scale where it is on."""

@@ -201,6 +201,8 @@ class PeriodicEvaluation(BaseCallback):
 
     def _on_training_end(self) -> None:
         # An interrupted run is evaluated where its schedule says, after resuming, not at the stop.
+        # The model's count: probes at a rollout's end (optiq/rl/anchor.py) add env steps after the last step.
+        self.num_timesteps = int(self.model.num_timesteps)
         if stop_requested() is None and not any(row["timesteps"] == self.num_timesteps for row in self.log.rows):
             self.evaluate()
 
