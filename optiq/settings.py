@@ -179,7 +179,7 @@ _REFERENCE_EPISODES = (
     "at most those that end within the warm-up (with bc_probe_steps: noise-free episodes on a probe env, "
     "all of them, counted in the budget); 0: clock decay only"
 )
-_ADAPT_RATE = "log-scale step of the anchor's weight per training episode at a full shortfall"
+_ADAPT_RATE = "log-scale step of the anchor's weight per training (or probe) episode at a full shortfall"
 _AVERAGE = "> 0: the evaluated and saved policy is the weights' average over this many env steps; 0: off"
 _CHECK_STEPS = "> 0: env steps between guarded-release checks (optiq/rl/release.py); 0: off"
 _CHECK_EPISODES = "noise-free probe episodes per release check"
@@ -217,8 +217,9 @@ class HybridSettings:
         STEPS,
         "> 0: the anchor follows noise-free probe episodes on an env of their own (optiq/rl/anchor.py, "
         "AnchorProbes), not the sampled training episodes: bc_reference_episodes noise-free BC episodes "
-        "set the reference, then every this many env steps after the warm-up bc_probe_episodes of the "
-        "evaluated policy move the weight; their env steps count in the budget. 0: training episodes",
+        "set the reference, then at the first rollout end this many env steps after the last probe (once the "
+        "warm-up is over) bc_probe_episodes of the evaluated policy move the weight; their env steps count in "
+        "the budget and in the warm-up. 0: training episodes",
         0,
     )
     bc_probe_episodes: int = setting(COUNT, "noise-free episodes per anchor probe (bc_probe_steps)", 1)
@@ -233,6 +234,11 @@ class HybridSettings:
             raise ValueError(
                 "bc_probe_steps needs bc_reference_episodes > 0 (the probes are compared with BC's reference): "
                 "pass --set finetune.ppo.bc_rl.bc_reference_episodes=5 or bc_probe_steps=0"
+            )
+        if self.bc_probe_steps > 0 and self.bc_coeff <= 0:
+            raise ValueError(
+                "bc_probe_steps needs bc_coeff > 0 (the probes only scale the BC anchor; without it they spend "
+                "env steps for nothing): pass --bc-coeff 1.0 or --set finetune.ppo.bc_rl.bc_probe_steps=0"
             )
         if self.bc_loss not in BC_LOSSES:
             raise ValueError(f"bc_loss must be one of {', '.join(BC_LOSSES)}, got '{self.bc_loss}'")

@@ -121,18 +121,38 @@ def test_probe_steps_count_in_the_budget(monkeypatch):
 
 
 def test_the_first_probe_plays_the_bc_policy_and_later_ones_the_evaluated_policy(monkeypatch):
-    model = _hybrid(critic_warmup_steps=128, bc_coeff=1.0, bc_reference_episodes=1, bc_probe_steps=128)
+    model = _hybrid(
+        critic_warmup_steps=128, bc_coeff=1.0, bc_reference_episodes=1, bc_probe_steps=128, policy_average_steps=256
+    )
     start = th.cat([p.detach().flatten().clone() for p in model.policy.parameters()])
-    probed = []
+    probed, policies = [], []
 
     def probe(model_, policy, venv, n_episodes):
         probed.append(th.cat([p.detach().flatten().clone() for p in policy.parameters()]))
+        policies.append(policy)
         return np.full(n_episodes, 100.0), 10
 
     monkeypatch.setattr(anchor, "probe_returns", probe)
-    model.learn(128 * 4, callback=AnchorProbes(make_vec("Hopper-v5", 1, seed=5)))
-    assert th.equal(probed[0], start)
+    model.learn(128 * 5, callback=AnchorProbes(make_vec("Hopper-v5", 1, seed=5)))
+    assert th.equal(probed[0], start) and policies[0] is model.policy
     assert not th.equal(probed[-1], start)
+    assert policies[-1] is model.averaged_policy  # what is evaluated and saved, not the raw policy
+
+
+def test_a_learn_without_the_probes_callback_is_refused():
+    model = _hybrid(critic_warmup_steps=128, bc_coeff=1.0, bc_reference_episodes=2, bc_probe_steps=128)
+    with pytest.raises(RuntimeError, match="needs the AnchorProbes callback"):
+        model.learn(128)
+
+
+def test_probes_without_a_bc_anchor_is_a_one_line_error():
+    config = load_env_config(
+        "Hopper-v5",
+        "quick",
+        overrides={"finetune.ppo.bc_rl.bc_probe_steps": 5000, "finetune.ppo.bc_rl.bc_coeff": 0.0},
+    )
+    with pytest.raises(OptiqError, match="bc_probe_steps needs bc_coeff > 0"):
+        extension_kwargs(config, "ppo", "bc")
 
 
 def test_probe_state_survives_a_checkpoint(tmp_path, monkeypatch):

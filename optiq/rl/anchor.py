@@ -8,8 +8,8 @@ episodes of the critic warm-up, acted by the still-frozen BC policy, set a refer
 after the warm-up every finished training episode moves the anchor's log-scale by
 ``bc_adapt_rate`` x its relative shortfall against that reference (clipped to +-1 per
 episode), within [1 / BC_SCALE_LIMIT, BC_SCALE_LIMIT]. The anchor tightens as soon as RL
-loses BC's return and lets go while RL stays above it. Training episodes are the only signal:
-no extra env steps, no evaluation episodes.
+loses BC's return and lets go while RL stays above it. By default training episodes are the
+only signal: no extra env steps, no evaluation episodes (probes apart, below, spend env steps).
 
 Mean-action probes (``bc_probe_every`` > 0, off-policy algorithms only): the reference is set
 with BC's own small action noise, but later training episodes carry the policy's exploration
@@ -28,7 +28,9 @@ evaluations fell to 0.34-0.45 x BC. :class:`AnchorProbes` (a callback with a pro
 then sets the reference from ``bc_reference_episodes`` noise-free BC episodes, and every
 ``bc_probe_steps`` env steps after the warm-up ``bc_probe_episodes`` noise-free episodes of the
 evaluated policy move the scale; sampled training episodes do not. The probes are env
-interactions: their steps count in the budget, as the guarded release's do.
+interactions: their steps count in the budget, as the guarded release's do, and so in every
+schedule that reads ``num_timesteps``: the reference episodes (1-5k steps on Hopper) come out of
+the critic warm-up, and the policy average's horizon counts probe steps too.
 """
 
 from __future__ import annotations
@@ -183,9 +185,10 @@ class AnchorProbes(BaseCallback):
             returns = self._probe(self.model.policy, anchor.bc_reference_episodes)
             anchor.bc_reference_returns = [float(r) for r in returns]
         elif anchor.actor_is_learning() and self.model.num_timesteps >= anchor.bc_next_probe:
-            for episode_return in self._probe(candidate_policy(self.model), anchor.bc_probe_episodes):
+            returns = self._probe(candidate_policy(self.model), anchor.bc_probe_episodes)
+            for episode_return in returns:
                 anchor.adapt_bc_scale(float(episode_return))
-                self.logger.record("anchor/probe_return", float(episode_return))
+            self.logger.record("anchor/probe_return", float(np.mean(returns)))
         else:
             return
         anchor.bc_next_probe = self.model.num_timesteps + anchor.bc_probe_steps
