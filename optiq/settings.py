@@ -393,6 +393,12 @@ class IPMDSettings:
     reward_hid_sizes: tuple[int, ...] = setting(rules.int_list(), "hidden layers of the reward net", (256, 256))
     reward_learning_rate: float = setting(POSITIVE, "the reward net's Adam learning rate", 3e-4)
     reward_l2: float = setting(NON_NEGATIVE, "weight of the squared mean rewards in the reward loss", 0.1)
+    reward_grad_penalty: float = setting(
+        NON_NEGATIVE,
+        "weight of a gradient penalty (|grad r| - 1)^2 at points between expert and policy pairs (WGAN-GP): "
+        "a reward with a slope from the policy's states to the expert's; 0: off",
+        0.0,
+    )
     reward_updates_per_step: int = setting(COUNT, "reward updates per SAC gradient step", 1)
     criterion: str = setting(
         rules.choice("average", "discounted"),

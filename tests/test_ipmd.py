@@ -60,6 +60,54 @@ def test_the_reward_step_raises_r_on_expert_pairs_and_lowers_it_on_the_policy_s(
     assert after[0] > before[0] and after[1] < before[1]
 
 
+def _train_reward(model: IPMD, expert: list[th.Tensor], policy: list[th.Tensor], steps: int) -> None:
+    for _ in range(steps):
+        loss = model.reward_loss(*expert, *policy)
+        model.reward_optimizer.zero_grad()
+        loss.backward()
+        model.reward_optimizer.step()
+
+
+def _slope_between(model: IPMD, expert: list[th.Tensor], policy: list[th.Tensor]) -> float:
+    """Mean |grad r_psi| (over its inputs) at points between the expert's and the policy's pairs."""
+    x_expert, x_policy = model.reward_net.inputs(*expert), model.reward_net.inputs(*policy)
+    mix = th.linspace(0, 1, len(x_expert))[:, None]
+    between = (mix * x_expert + (1 - mix) * x_policy).detach().requires_grad_(True)
+    (grad,) = th.autograd.grad(model.reward_net.net(between).sum(), between)
+    return float(grad.norm(dim=1).mean())
+
+
+def test_the_gradient_penalty_keeps_the_reward_s_slope_near_one_between_expert_and_policy():
+    """Without it the L2-bounded linear objective separates the two sets by as steep a step as it
+    likes; with it r_psi rises at about unit slope from the policy's pairs to the expert's."""
+    rng = np.random.default_rng(1)
+    obs = th.as_tensor(rng.normal(size=(64, 11)), dtype=th.float32)
+    expert, policy = [obs, th.full((64, 3), 0.8)], [obs, th.full((64, 3), -0.8)]
+    slopes, gaps = {}, {}
+    for weight in (0.0, 10.0):
+        model = IPMD(
+            "MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(64, 64),
+            reward_l2=0.01, reward_grad_penalty=weight, **SMALL,
+        )  # fmt: skip
+        model.set_demonstrations(synthetic_trajectories(n=2, length=32))
+        _train_reward(model, expert, policy, 300)
+        slopes[weight] = _slope_between(model, expert, policy)
+        with th.no_grad():
+            gaps[weight] = float(model.reward_net(*expert).mean() - model.reward_net(*policy).mean())
+    assert 0.7 < slopes[10.0] < 1.3
+    assert slopes[0.0] > 2 * slopes[10.0]
+    assert gaps[10.0] > 0.5  # still ranks the expert's pairs above the policy's
+
+
+def test_the_gradient_penalty_off_draws_nothing_from_torch_s_rng():
+    model = IPMD("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(16,), **SMALL)
+    model.set_demonstrations(synthetic_trajectories(n=2, length=32))
+    batch = [th.zeros(8, 11), th.zeros(8, 3), th.ones(8, 11), th.ones(8, 3)]
+    state = th.random.get_rng_state()
+    model.reward_loss(*batch)
+    assert th.equal(state, th.random.get_rng_state())  # runs without it stay bit for bit as before
+
+
 def test_the_policy_learns_from_the_estimated_reward_where_the_env_s_is_constant():
     """The env pays 0 always, so only r_psi can teach the policy to copy the expert (a = x)."""
     venv = make_vec_env(MatchTheState, n_envs=1, seed=0)

@@ -72,10 +72,13 @@ class RewardNet(nn.Module):
         self.obs_mean.copy_(th.as_tensor(obs.mean(axis=0), dtype=th.float32))
         self.obs_std.copy_(th.as_tensor(obs.std(axis=0) + 1e-6, dtype=th.float32))
 
+    def inputs(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """What the MLP sees: standardised observations and the actions, side by side."""
+        return th.cat([(obs.float() - self.obs_mean) / self.obs_std, actions.float()], dim=1)
+
     def forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """Rewards of a batch, shape (n, 1)."""
-        obs = (obs.float() - self.obs_mean) / self.obs_std
-        return self.net(th.cat([obs, actions.float()], dim=1))
+        return self.net(self.inputs(obs, actions))
 
     def config(self) -> dict[str, Any]:
         return {"obs_dim": self.obs_dim, "act_dim": self.act_dim, "hidden": self.hidden}
@@ -112,6 +115,7 @@ class IPMD(SAC):
         reward_hid_sizes: Sequence[int] = (256, 256),
         reward_learning_rate: float = 3e-4,
         reward_l2: float = 0.1,
+        reward_grad_penalty: float = 0.0,
         reward_updates_per_step: int = 1,
         criterion: str = "average",
         average_reward_rate: float = 0.005,
@@ -123,6 +127,9 @@ class IPMD(SAC):
         self.reward_hid_sizes = [int(h) for h in reward_hid_sizes]
         self.reward_learning_rate = float(reward_learning_rate)
         self.reward_l2 = float(reward_l2)
+        if reward_grad_penalty < 0:
+            raise ValueError(f"reward_grad_penalty must be >= 0, got {reward_grad_penalty}")
+        self.reward_grad_penalty = float(reward_grad_penalty)
         self.reward_updates_per_step = int(reward_updates_per_step)
         self.criterion = criterion
         self.average_reward_rate = float(average_reward_rate)
@@ -180,10 +187,26 @@ class IPMD(SAC):
     def reward_loss(
         self, expert_obs: th.Tensor, expert_acts: th.Tensor, policy_obs: th.Tensor, policy_acts: th.Tensor
     ) -> th.Tensor:
-        """Lower is better: r_psi high on the expert's pairs, low on the policy's, both kept near 0 by the L2 term."""
-        expert = self.reward_net(expert_obs, expert_acts).mean()
-        policy = self.reward_net(policy_obs, policy_acts).mean()
-        return policy - expert + self.reward_l2 * (policy**2 + expert**2)
+        """Lower is better: r_psi high on the expert's pairs, low on the policy's, both kept near 0 by the L2 term.
+
+        With ``reward_grad_penalty`` > 0, plus that weight times the mean (|grad r_psi| - 1)^2 at random
+        points between expert and policy pairs (WGAN-GP, Gulrajani et al. 2017; as DAC, Kostrikov et
+        al. 2019, did for adversarial imitation): without it the reward separates the two sets
+        outright and is flat over the policy's states (measured on Hopper-v5 at 50k: about -5.2 on
+        every policy, random or standing, +5 on the expert's), so the policy step has no slope to
+        climb towards the expert's states.
+        """
+        expert_inputs = self.reward_net.inputs(expert_obs, expert_acts)
+        policy_inputs = self.reward_net.inputs(policy_obs, policy_acts)
+        expert = self.reward_net.net(expert_inputs).mean()
+        policy = self.reward_net.net(policy_inputs).mean()
+        loss = policy - expert + self.reward_l2 * (policy**2 + expert**2)
+        if self.reward_grad_penalty > 0:
+            mix = th.rand(len(expert_inputs), 1, device=expert_inputs.device)
+            between = (mix * expert_inputs + (1 - mix) * policy_inputs).detach().requires_grad_(True)
+            (grad,) = th.autograd.grad(self.reward_net.net(between).sum(), between, create_graph=True)
+            loss = loss + self.reward_grad_penalty * ((grad.norm(dim=1) - 1) ** 2).mean()
+        return loss
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         if self.expert_obs is None or self.expert_acts is None:
