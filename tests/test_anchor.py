@@ -145,16 +145,6 @@ def test_a_learn_without_the_probes_callback_is_refused():
         model.learn(128)
 
 
-def test_probes_without_a_bc_anchor_is_a_one_line_error():
-    config = load_env_config(
-        "Hopper-v5",
-        "quick",
-        overrides={"finetune.ppo.bc_rl.bc_probe_steps": 5000, "finetune.ppo.bc_rl.bc_coeff": 0.0},
-    )
-    with pytest.raises(OptiqError, match="bc_probe_steps needs bc_coeff > 0"):
-        extension_kwargs(config, "ppo", "bc")
-
-
 def test_probe_state_survives_a_checkpoint(tmp_path, monkeypatch):
     model = _hybrid(critic_warmup_steps=128, bc_coeff=1.0, bc_reference_episodes=2, bc_probe_steps=128)
     _scripted_anchor_probes(monkeypatch, [100.0, 100.0] + [60.0] * 20)
@@ -167,13 +157,14 @@ def test_probe_state_survives_a_checkpoint(tmp_path, monkeypatch):
     assert loaded.bc_log_scale == model.bc_log_scale > 0
 
 
-def test_probes_without_reference_episodes_is_a_one_line_error():
-    config = load_env_config(
-        "Hopper-v5",
-        "quick",
-        overrides={"finetune.ppo.bc_rl.bc_probe_steps": 5000, "finetune.ppo.bc_rl.bc_reference_episodes": 0},
-    )
-    with pytest.raises(OptiqError, match="bc_probe_steps needs bc_reference_episodes > 0"):
+@pytest.mark.parametrize(
+    "missing, message",
+    [("bc_reference_episodes", "bc_probe_steps needs bc_reference_episodes > 0"), ("bc_coeff", "needs bc_coeff > 0")],
+)
+def test_probes_without_a_reference_or_an_anchor_is_a_one_line_error(missing, message):
+    overrides = {"finetune.ppo.bc_rl.bc_probe_steps": 5000, f"finetune.ppo.bc_rl.{missing}": 0}
+    config = load_env_config("Hopper-v5", "quick", overrides=overrides)
+    with pytest.raises(OptiqError, match=message):
         extension_kwargs(config, "ppo", "bc")
 
 
