@@ -184,3 +184,13 @@ def test_stage_04_ipmd_writes_a_stock_sac_and_the_reward_net(tiny_config, tmp_pa
     traces = reward_traces(tmp_path / "run" / "reward_net.pt", tmp_path / "demos.npz", "Hopper-v5", seed=0)
     assert len(traces["expert"]["learned"]) == len(traces["expert"]["true"]) == 60  # the first demo episode
     assert len(traces["random"]["learned"]) == len(traces["random"]["true"]) >= 1
+
+
+def test_the_gradient_penalty_is_a_validated_setting():
+    from optiq.config import load_env_config
+    from optiq.rl.ipmd import ipmd_kwargs
+
+    config = load_env_config("Hopper-v5", "quick", overrides={"imitation.ipmd.reward_grad_penalty": 10})
+    assert ipmd_kwargs(config)["reward_grad_penalty"] == 10
+    with pytest.raises(OptiqError, match="reward_grad_penalty"):
+        ipmd_kwargs(load_env_config("Hopper-v5", "quick", overrides={"imitation.ipmd.reward_grad_penalty": -1}))
