@@ -83,6 +83,11 @@ class ReturnDrivenAnchor:
     def actor_is_learning(self) -> bool:
         raise NotImplementedError
 
+    @property
+    def probes_drive_anchor(self) -> bool:
+        """True when noise-free probe episodes apart (:class:`AnchorProbes`), not training episodes, move the scale."""
+        return self.bc_probe_steps > 0 and self.bc_reference_episodes > 0
+
     def measuring_bc_reference(self) -> bool:
         """True while the BC episodes that set the reference return are running."""
         return len(self.bc_reference_returns) < self.bc_reference_episodes and not self.actor_is_learning()
@@ -119,7 +124,7 @@ class ReturnDrivenAnchor:
 
     def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None) -> None:
         super()._update_info_buffer(infos, dones)  # type: ignore[misc]
-        if self.bc_reference_episodes <= 0 or self.bc_probe_steps > 0:
+        if self.bc_reference_episodes <= 0 or self.probes_drive_anchor:
             return  # off, or probe episodes apart (AnchorProbes) drive the scale
         for env_index, info in enumerate(infos):
             episode = info.get("episode")  # Monitor's summary of a finished episode
@@ -179,7 +184,7 @@ class AnchorProbes(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         anchor = self.anchor
-        if anchor.bc_reference_episodes <= 0 or anchor.bc_probe_steps <= 0:
+        if not anchor.probes_drive_anchor:
             return
         if not anchor.bc_reference_returns:  # a resumed run keeps the reference it measured
             returns = self._probe(self.model.policy, anchor.bc_reference_episodes)

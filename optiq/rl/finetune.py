@@ -393,7 +393,7 @@ def finetune(
         # its own probe env, seeded apart from training and evaluation.
         probe_venv = make_eval_venv(config, algo, seed + 2000, normalize=isinstance(model.get_env(), VecNormalize))
         callbacks.insert(0, ReleaseGate(probe_venv))
-    if isinstance(model, HybridPPO) and model.bc_probe_steps > 0 and model.bc_reference_episodes > 0:
+    if isinstance(model, HybridPPO) and model.probes_drive_anchor:
         # The anchor's probes: an env of their own, seeded apart from training, evaluation and release.
         anchor_venv = make_eval_venv(config, algo, seed + 3000, normalize=isinstance(model.get_env(), VecNormalize))
         callbacks.insert(0, AnchorProbes(anchor_venv))
@@ -495,7 +495,7 @@ def _release_json(model: BaseAlgorithm) -> dict[str, Any] | None:
 
 def _anchor_probes_json(model: BaseAlgorithm) -> dict[str, Any] | None:
     """The anchor's probes (HybridPPO, bc_probe_steps): BC's reference, the last scale, env steps spent."""
-    if not isinstance(model, HybridPPO) or model.bc_probe_steps <= 0 or model.bc_reference_episodes <= 0:
+    if not isinstance(model, HybridPPO) or not model.probes_drive_anchor:
         return None
     return {
         "reference_return": model.bc_reference_return(),

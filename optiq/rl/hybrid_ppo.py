@@ -320,7 +320,7 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
 
     # ----- the update ---------------------------------------------------------------
     def train(self) -> None:
-        if self.bc_probe_steps > 0 and self.bc_reference_episodes > 0 and not self.bc_reference_returns:
+        if self.probes_drive_anchor and not self.bc_reference_returns:
             # the probes are a callback: a learn() without it would leave the anchor at scale 1 unseen
             raise RuntimeError("bc_probe_steps > 0 needs the AnchorProbes callback in learn() (optiq/rl/anchor.py)")
         iteration = self._iteration = self._prepare_demo_iteration() if self._demo is not None else None
