@@ -211,6 +211,16 @@ class HybridSettings:
     c_bar: float = setting(POSITIVE, "V-trace cap on the importance ratio of the trace", 1.0)
     log_std_subtract: float = setting(rules.number(), "subtracted from BC's log std before fine-tuning", 0.0)
     log_std_floor: float | None = setting(rules.number(null=True), "lower bound on BC's log std (null: none)", None)
+    log_std_floor_tolerance: float | None = setting(
+        rules.number(0, null=True),
+        "keep log_std_floor only if BC's sampled return at the floor is at least this x its return at its own "
+        "std, measured before the first rollout on an env of its own (optiq/rl/exploration.py; the episodes "
+        "count in the budget, the critic warm-up starts after them); null: the floor always applies",
+        None,
+    )
+    log_std_floor_check_episodes: int = setting(
+        COUNT, "sampled episodes at each std for log_std_floor_tolerance (so twice this many in all)", 5
+    )
     bc_reference_episodes: int = setting(STEPS, _REFERENCE_EPISODES, 0)
     bc_adapt_rate: float = setting(NON_NEGATIVE, _ADAPT_RATE, 1.0)
     bc_probe_steps: int = setting(
@@ -239,6 +249,11 @@ class HybridSettings:
             raise ValueError(
                 "bc_probe_steps needs bc_coeff > 0 (the probes only scale the BC anchor; without it they spend "
                 "env steps for nothing): pass --bc-coeff 1.0 or --set finetune.ppo.bc_rl.bc_probe_steps=0"
+            )
+        if self.log_std_floor_tolerance is not None and self.log_std_floor is None:
+            raise ValueError(
+                "log_std_floor_tolerance needs a log_std_floor to test: pass "
+                "--set finetune.ppo.bc_rl.log_std_floor=-2.5 or log_std_floor_tolerance=null"
             )
         if self.bc_loss not in BC_LOSSES:
             raise ValueError(f"bc_loss must be one of {', '.join(BC_LOSSES)}, got '{self.bc_loss}'")
@@ -399,6 +414,12 @@ class IPMDSettings:
         "a reward with a slope from the policy's states to the expert's; 0: off",
         0.0,
     )
+    absorbing_states: bool = setting(
+        rules.boolean(),
+        "a terminated episode enters an absorbing state whose reward is learned (DAC), so the critics' "
+        "target of a fall is gamma / (1 - gamma) x r_psi(absorbing), not 0; needs criterion: discounted",
+        False,
+    )
     reward_updates_per_step: int = setting(COUNT, "reward updates per SAC gradient step", 1)
     criterion: str = setting(
         rules.choice("average", "discounted"),
@@ -408,6 +429,13 @@ class IPMDSettings:
     average_reward_rate: float = setting(
         rules.number(0, 1, low_open=True), "step size of rho, the running average of the estimated reward", 0.005
     )
+
+    def __post_init__(self) -> None:
+        if self.absorbing_states and self.criterion != "discounted":
+            raise ValueError(
+                "absorbing_states needs criterion: discounted (an absorbing state has no average-reward value): "
+                "pass --set imitation.ipmd.criterion=discounted or absorbing_states=false"
+            )
 
 
 @dataclass

@@ -126,7 +126,10 @@ def test_bc_init_variants_and_hybrid_resume(tiny_config, tmp_path):
     resumed = finetune(
         tiny_config, tmp_path / "h", "ppo", "bc", 0, bc_files, 1024, device="cpu", progress_bar=False, demos_path=demos
     )
-    assert resumed["total_timesteps"] == 1024
+    # Hopper's noise check spent env steps before the first rollout, so the grid of 256-step rollouts is
+    # shifted; the resumed run keeps the first run's decision instead of checking again.
+    assert hybrid["log_std_floor"] is not None and resumed["log_std_floor"] == hybrid["log_std_floor"]
+    assert 1024 <= resumed["total_timesteps"] < 1024 + 256
 
     naive = finetune(tiny_config, tmp_path / "n", "ppo", "bc_naive", 0, bc_files, 512, device="cpu", progress_bar=False)
     assert naive["policy"]["model_class"] is None and naive["extensions"] is None

@@ -14,7 +14,7 @@ from optiq.demos.storage import save_demos
 from optiq.envs import make_vec
 from optiq.errors import OptiqError
 from optiq.rl.finetune import finetune
-from optiq.rl.ipmd import IPMD, _EstimatedRewards, load_reward_net, reward_traces
+from optiq.rl.ipmd import IPMD, _EstimatedRewards, ipmd_kwargs, load_reward_net, reward_traces, save_reward_net
 from tests.helpers import synthetic_trajectories
 
 SMALL = {"policy_kwargs": {"net_arch": [32, 32]}, "learning_starts": 0, "batch_size": 64, "device": "cpu"}
@@ -194,3 +194,87 @@ def test_the_gradient_penalty_is_a_validated_setting():
     assert ipmd_kwargs(config)["reward_grad_penalty"] == 10
     with pytest.raises(OptiqError, match="reward_grad_penalty"):
         ipmd_kwargs(load_env_config("Hopper-v5", "quick", overrides={"imitation.ipmd.reward_grad_penalty": -1}))
+
+
+def _absorbing_model(**kwargs) -> IPMD:
+    model = IPMD(
+        "MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(16,),
+        criterion="discounted", absorbing_states=True, **kwargs, **SMALL,
+    )  # fmt: skip
+    model.set_demonstrations(synthetic_trajectories(n=2, length=32))
+    return model
+
+
+def test_absorbing_states_lower_the_absorbing_reward_when_the_policy_s_episodes_end():
+    """The policy's terminal transitions bring absorbing samples to its side of the reward step;
+    the expert's demos bring none, so r_psi(absorbing) falls, and only through them."""
+    rng = np.random.default_rng(1)
+    obs = th.as_tensor(rng.normal(size=(64, 11)), dtype=th.float32)
+    expert, policy = [obs, th.full((64, 3), 0.8)], [obs, th.full((64, 3), -0.8)]
+    absorbing = {}
+    for n_done in (0, 16):
+        model = _absorbing_model()
+        dones = th.zeros(64, 1)
+        dones[:n_done] = 1.0
+        with th.no_grad():
+            start = float(model.reward_net.absorbing_reward())
+        for _ in range(300):
+            loss = model.reward_loss(*expert, *policy, dones)
+            model.reward_optimizer.zero_grad()
+            loss.backward()
+            model.reward_optimizer.step()
+        with th.no_grad():
+            absorbing[n_done] = float(model.reward_net.absorbing_reward()) - start
+    assert absorbing[16] < -0.1
+    assert absorbing[16] < absorbing[0] - 0.1
+
+
+def test_a_terminal_transition_s_target_adds_the_absorbing_state_s_discounted_value():
+    model = _absorbing_model(gamma=0.9)
+    model.learn(300)  # Hopper's random early policy falls: the buffer holds terminal transitions
+    with th.no_grad():  # r_psi = 0.5 on real pairs; the absorbing state's is set to -2 below
+        model.reward_net.net[-1].weight.zero_()
+        model.reward_net.net[-1].bias.fill_(0.5)
+    model.reward_net.absorbing_reward = lambda: th.tensor([[-2.0]])  # type: ignore[method-assign]
+    np.random.seed(0)  # SB3's buffer draws its indices from numpy's global RNG
+    batch = model.replay_buffer.sample(256)
+    assert 0 < float(batch.dones.sum()) < 256
+    np.random.seed(0)
+    sampled = _EstimatedRewards(model).sample(256)
+    assert th.equal(sampled.dones, batch.dones)
+    assert th.allclose(sampled.rewards, 0.5 + batch.dones * 0.9 / (1 - 0.9) * -2.0)
+
+
+def test_absorbing_states_need_the_discounted_criterion_and_come_back_with_the_reward_net(tmp_path):
+    from optiq.config import load_env_config
+
+    with pytest.raises(OptiqError, match="absorbing_states needs criterion: discounted"):
+        ipmd_kwargs(load_env_config("Hopper-v5", "quick", overrides={"imitation.ipmd.absorbing_states": True}))
+    model = _absorbing_model()
+    save_reward_net(model, tmp_path / "reward_net.pt")
+    net = load_reward_net(tmp_path / "reward_net.pt")
+    assert net.absorbing
+    with th.no_grad():
+        assert th.equal(net.absorbing_reward(), model.reward_net.absorbing_reward())
+        assert th.equal(net(th.zeros(4, 11), th.zeros(4, 3)), model.reward_net(th.zeros(4, 11), th.zeros(4, 3)))
+
+
+def test_the_gradient_penalty_pairs_the_expert_s_with_the_policy_s_real_pairs_only():
+    """The absorbing rows join the policy's mean, not the penalty's interpolations."""
+    model = _absorbing_model(reward_grad_penalty=10.0)
+    rng = np.random.default_rng(2)
+    batch = [th.as_tensor(rng.normal(size=(32, 11)), dtype=th.float32), th.zeros(32, 3)] * 2
+    dones = th.zeros(32, 1)
+    dones[:8] = 1.0
+    th.manual_seed(0)
+    with_absorbing = float(model.reward_loss(*batch, dones))
+    th.manual_seed(0)
+    without = float(model.reward_loss(*batch))
+    net, l2 = model.reward_net, model.reward_l2
+    with th.no_grad():
+        expert = float(net(*batch[:2]).mean())
+        real = net(*batch[2:])
+        rows = float(th.cat([real, net.absorbing_reward().expand(8, 1)]).mean())
+        real = float(real.mean())
+    expected = (rows - expert + l2 * (rows**2 + expert**2)) - (real - expert + l2 * (real**2 + expert**2))
+    assert with_absorbing - without == pytest.approx(expected, abs=1e-5)

@@ -30,6 +30,7 @@ from optiq.records import RunRecord
 from optiq.rl.anchor import AnchorProbes
 from optiq.rl.averaging import evaluated_policy
 from optiq.rl.demo_sac import DemoSAC
+from optiq.rl.exploration import NoiseToleranceCheck
 from optiq.rl.export import save_stock_model, save_vecnormalize
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
 from optiq.rl.imitation_methods import check_imitation_init, run_imitation
@@ -388,6 +389,10 @@ def finetune(
         reseed=evaluation_reseed(config, seed + 1000),
     )
     callbacks: list[Any] = [evaluation]
+    if isinstance(model, HybridPPO) and model.hybrid.log_std_floor_tolerance is not None:
+        # After the evaluation (step 0 is BC's); an env of its own, seeded apart from the others.
+        tolerance_venv = make_eval_venv(config, algo, seed + 4000, normalize=isinstance(model.get_env(), VecNormalize))
+        callbacks.append(NoiseToleranceCheck(tolerance_venv))
     if isinstance(model, GuardedRelease) and model.guards_release:
         # Before the evaluation, so an evaluation at the same step sees what this check released;
         # its own probe env, seeded apart from training and evaluation.
@@ -417,6 +422,7 @@ def finetune(
         "total_timesteps": int(model.num_timesteps),
         "release": _release_json(model),
         "anchor_probes": _anchor_probes_json(model),
+        "log_std_floor": getattr(model, "log_std_floor_decision", None),  # NoiseToleranceCheck's decision
         "final_return": rows[-1]["return_mean"] if rows else None,
         "best_return": max(r["return_mean"] for r in rows) if rows else None,
         "unlearning": unlearning_report(rows, total),

@@ -20,6 +20,8 @@ copying its update loop. PPO's own ``train()`` code runs; during it the policy's
   up to ``actor_lr_scale`` times PPO's;
 * ``log_std_floor``: BC's log std is raised to at least this value when fine-tuning starts
   (exploration noise PPO can work with; ``target_kl`` in ``bc_rl`` then bounds each update);
+  with ``log_std_floor_tolerance`` only if BC's sampled return at the floor is at least that
+  share of its return at its own std (optiq/rl/exploration.py, :class:`NoiseToleranceCheck`);
 * BC anchor: ``bc_coeff * bc_decay**k`` times a BC loss on demo batches (``bc_loss``: the
   negative log-likelihood, the squared error of the mean action, which leaves the std to
   RL, or ``kl``: KL(BC || policy) on the demo states, whose minimum is the frozen BC policy
@@ -132,6 +134,10 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         self._iteration: DemoIteration | None = None
         self._behaviour_policy: ActorCriticPolicy | None = None
         self._actor_iterations = 0
+        # NoiseToleranceCheck: its decision (saved, so a resumed run keeps it) and the env steps it
+        # spent before the critic warm-up, which then starts after them.
+        self.log_std_floor_decision: dict[str, Any] | None = None
+        self.pre_warmup_steps = 0
         super().__init__(*args, **kwargs)
         self._demo_rng = np.random.default_rng(self.seed)
 
@@ -196,9 +202,10 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
                 self._demo["bc_std"] = bc.distribution.stddev.cpu().numpy()
 
     def apply_log_std_floor(self) -> None:
-        """Raise the policy's log std to ``log_std_floor`` (after BC weights were copied in)."""
+        """Raise the policy's log std to ``log_std_floor`` (after BC weights were copied in); with
+        ``log_std_floor_tolerance`` :class:`~optiq.rl.exploration.NoiseToleranceCheck` decides instead."""
         floor = self.hybrid.log_std_floor
-        if floor is not None and hasattr(self.policy, "log_std"):
+        if floor is not None and self.hybrid.log_std_floor_tolerance is None and hasattr(self.policy, "log_std"):
             with th.no_grad():
                 self.policy.log_std.clamp_(min=float(floor))
 
@@ -223,7 +230,7 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         return self.hybrid.bc_coeff * self.hybrid.bc_decay**self._actor_iterations * self.bc_scale()
 
     def in_critic_warmup(self) -> bool:
-        return self.num_timesteps <= self.hybrid.critic_warmup_steps
+        return self.num_timesteps - self.pre_warmup_steps <= self.hybrid.critic_warmup_steps
 
     def actor_is_learning(self) -> bool:
         return not self.in_critic_warmup()
@@ -233,7 +240,9 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
             return 0.0
         if self.hybrid.actor_lr_warmup_steps <= 0:
             return self.hybrid.actor_lr_scale
-        progress = (self.num_timesteps - self.hybrid.critic_warmup_steps) / self.hybrid.actor_lr_warmup_steps
+        progress = (
+            self.num_timesteps - self.pre_warmup_steps - self.hybrid.critic_warmup_steps
+        ) / self.hybrid.actor_lr_warmup_steps
         return float(np.clip(progress, 0.0, 1.0)) * self.hybrid.actor_lr_scale
 
     def _normalize_obs(self, obs: np.ndarray) -> np.ndarray:

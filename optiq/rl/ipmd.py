@@ -16,6 +16,15 @@ IPMD alternates two steps, both from samples:
   (mean r_psi(policy)^2 + mean r_psi(expert)^2)``; the L2 term keeps the linear objective
   bounded.
 
+* **Absorbing states** (``absorbing_states``, discounted criterion only; after DAC, Kostrikov et al.
+  2019): an episode that terminates (Hopper falls) enters an absorbing state it never leaves,
+  whose reward r_psi(absorbing) is learned like any other: the policy's terminal transitions
+  add absorbing samples to its side of the reward step, the expert's time-limited demos none.
+  The critics' target of a terminal transition is r_psi(s, a) + gamma / (1 - gamma) x
+  r_psi(absorbing) instead of r_psi(s, a) + 0, so ending an episode costs what the reward says
+  staying in it would have paid. Without it the value of a fall is 0 whatever r_psi's offset,
+  and under the average criterion, whose episodes reset, a fall costs nothing at all.
+
 The reward net and its optimiser are part of the SB3 model (saved in checkpoints, so a resumed
 run continues them); the demos are not and are attached again on resume. Observations stay
 raw (no VecNormalize), as for AIRL/GAIL: the reward net compares the policy's transitions with
@@ -55,11 +64,12 @@ def ipmd_kwargs(config: dict[str, Any]) -> dict[str, Any]:
 class RewardNet(nn.Module):
     """r_psi(s, a): an MLP on (s, a), inputs standardised by the demos' mean and std (buffers, saved with it)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256)):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256), absorbing: bool = False):
         super().__init__()
         self.obs_dim, self.act_dim, self.hidden = int(obs_dim), int(act_dim), [int(h) for h in hidden]
+        self.absorbing = bool(absorbing)  # one more input: 1 for the absorbing state, 0 for real pairs
         layers: list[nn.Module] = []
-        width = self.obs_dim + self.act_dim
+        width = self.obs_dim + self.act_dim + int(self.absorbing)
         for size in self.hidden:
             layers += [nn.Linear(width, size), nn.ReLU()]
             width = size
@@ -73,15 +83,29 @@ class RewardNet(nn.Module):
         self.obs_std.copy_(th.as_tensor(obs.std(axis=0) + 1e-6, dtype=th.float32))
 
     def inputs(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
-        """What the MLP sees: standardised observations and the actions, side by side."""
-        return th.cat([(obs.float() - self.obs_mean) / self.obs_std, actions.float()], dim=1)
+        """What the MLP sees: standardised observations and the actions, side by side (and a 0 flag)."""
+        columns = [(obs.float() - self.obs_mean) / self.obs_std, actions.float()]
+        if self.absorbing:
+            columns.append(th.zeros(len(obs), 1, device=obs.device))
+        return th.cat(columns, dim=1)
+
+    def absorbing_inputs(self, n: int) -> th.Tensor:
+        """``n`` rows of the absorbing state: the demos' mean observation, zero action, flag 1 (DAC's encoding)."""
+        assert self.absorbing, "a reward net without absorbing_states has no absorbing input"
+        rows = th.zeros(n, self.obs_dim + self.act_dim + 1, device=self.obs_mean.device)
+        rows[:, -1] = 1.0
+        return rows
+
+    def absorbing_reward(self) -> th.Tensor:
+        """r_psi of the absorbing state, shape (1, 1)."""
+        return self.net(self.absorbing_inputs(1))
 
     def forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """Rewards of a batch, shape (n, 1)."""
         return self.net(self.inputs(obs, actions))
 
     def config(self) -> dict[str, Any]:
-        return {"obs_dim": self.obs_dim, "act_dim": self.act_dim, "hidden": self.hidden}
+        return {"obs_dim": self.obs_dim, "act_dim": self.act_dim, "hidden": self.hidden, "absorbing": self.absorbing}
 
 
 class _EstimatedRewards:
@@ -95,6 +119,9 @@ class _EstimatedRewards:
         data = self.buffer.sample(batch_size, env=env)
         with th.no_grad():
             rewards = self.model.reward_net(data.observations, data.actions)
+            if self.model.absorbing_states:  # a terminal transition enters the absorbing state for good
+                gamma = self.model.gamma
+                rewards = rewards + data.dones * gamma / (1 - gamma) * self.model.reward_net.absorbing_reward()
         if self.model.criterion == "average":
             self.model.update_average_reward(float(self.model.soft_rewards(rewards, data).mean()))
             # differential target: r - rho + Q(s', a') - alpha log pi(a'|s'), undiscounted
@@ -116,6 +143,7 @@ class IPMD(SAC):
         reward_learning_rate: float = 3e-4,
         reward_l2: float = 0.1,
         reward_grad_penalty: float = 0.0,
+        absorbing_states: bool = False,
         reward_updates_per_step: int = 1,
         criterion: str = "average",
         average_reward_rate: float = 0.005,
@@ -130,6 +158,11 @@ class IPMD(SAC):
         if reward_grad_penalty < 0:
             raise ValueError(f"reward_grad_penalty must be >= 0, got {reward_grad_penalty}")
         self.reward_grad_penalty = float(reward_grad_penalty)
+        if absorbing_states and criterion != "discounted":
+            raise ValueError(
+                "absorbing_states needs criterion: discounted (an absorbing state's average-reward value is undefined)"
+            )
+        self.absorbing_states = bool(absorbing_states)
         self.reward_updates_per_step = int(reward_updates_per_step)
         self.criterion = criterion
         self.average_reward_rate = float(average_reward_rate)
@@ -143,7 +176,7 @@ class IPMD(SAC):
         super()._setup_model()
         obs_dim = int(np.prod(self.observation_space.shape))
         act_dim = int(np.prod(self.action_space.shape))
-        self.reward_net = RewardNet(obs_dim, act_dim, self.reward_hid_sizes).to(self.device)
+        self.reward_net = RewardNet(obs_dim, act_dim, self.reward_hid_sizes, self.absorbing_states).to(self.device)
         self.reward_optimizer = th.optim.Adam(self.reward_net.parameters(), lr=self.reward_learning_rate)
 
     def _excluded_save_params(self) -> list[str]:
@@ -185,7 +218,12 @@ class IPMD(SAC):
         return rewards - self.entropy_coefficient() * (1 - data.dones) * log_prob.reshape(-1, 1)
 
     def reward_loss(
-        self, expert_obs: th.Tensor, expert_acts: th.Tensor, policy_obs: th.Tensor, policy_acts: th.Tensor
+        self,
+        expert_obs: th.Tensor,
+        expert_acts: th.Tensor,
+        policy_obs: th.Tensor,
+        policy_acts: th.Tensor,
+        policy_dones: th.Tensor | None = None,
     ) -> th.Tensor:
         """Lower is better: r_psi high on the expert's pairs, low on the policy's, both kept near 0 by the L2 term.
 
@@ -198,8 +236,16 @@ class IPMD(SAC):
         """
         expert_inputs = self.reward_net.inputs(expert_obs, expert_acts)
         policy_inputs = self.reward_net.inputs(policy_obs, policy_acts)
+        policy_rows = policy_inputs
+        if self.absorbing_states and policy_dones is not None:
+            # Every terminal transition of the policy's is followed by one absorbing sample. They are
+            # left out of the penalty's pairs: the absorbing input sits at the demos' mean state, so
+            # a unit slope from the expert's pairs would hold its reward near theirs (measured: the
+            # policy then fell at once, episodes of 6 steps at 20k).
+            n_absorbing = int(policy_dones.sum())
+            policy_rows = th.cat([policy_inputs, self.reward_net.absorbing_inputs(n_absorbing)])
         expert = self.reward_net.net(expert_inputs).mean()
-        policy = self.reward_net.net(policy_inputs).mean()
+        policy = self.reward_net.net(policy_rows).mean()
         loss = policy - expert + self.reward_l2 * (policy**2 + expert**2)
         if self.reward_grad_penalty > 0:
             mix = th.rand(len(expert_inputs), 1, device=expert_inputs.device)
@@ -221,6 +267,9 @@ class IPMD(SAC):
             self._reward_step()
         self.logger.record("ipmd/reward_loss", float(np.mean(self._reward_losses)))
         self.logger.record("ipmd/average_reward", self.average_reward)
+        if self.absorbing_states:
+            with th.no_grad():
+                self.logger.record("ipmd/absorbing_reward", float(self.reward_net.absorbing_reward()))
         self._reward_losses = []
 
     def _reward_step(self) -> None:
@@ -229,7 +278,7 @@ class IPMD(SAC):
         expert_obs = th.as_tensor(self.expert_obs[index], device=self.device)
         expert_acts = th.as_tensor(self.expert_acts[index], device=self.device)
         policy = self.replay_buffer.sample(self.expert_batch_size, env=None)  # raw observations, like the demos
-        loss = self.reward_loss(expert_obs, expert_acts, policy.observations, policy.actions)
+        loss = self.reward_loss(expert_obs, expert_acts, policy.observations, policy.actions, policy.dones)
         self.reward_optimizer.zero_grad()
         loss.backward()
         self.reward_optimizer.step()
@@ -252,7 +301,7 @@ def load_reward_net(path: Any, device: str = "cpu") -> RewardNet:
     """The r_psi of a ``reward_net.pt``: ``net(obs, scaled_actions)`` gives rewards of shape (n, 1)."""
     payload = th.load(path, map_location=device, weights_only=True)
     config = payload["config"]
-    net = RewardNet(config["obs_dim"], config["act_dim"], config["hidden"])
+    net = RewardNet(config["obs_dim"], config["act_dim"], config["hidden"], config.get("absorbing", False))
     net.load_state_dict(payload["state_dict"])
     return net.eval()
 
