@@ -11,6 +11,9 @@ std and as many at the floor, on an env of its own, and keeps the floor only if 
 is at least ``log_std_floor_tolerance`` x the own-std one. The episodes are env interactions:
 they count in the budget (``num_timesteps``), and the critic warm-up starts after them
 (``HybridPPO.pre_warmup_steps``), so the critic still gets its full warm-up of rollouts.
+
+The ratio assumes positive returns (Hopper's and Walker2d's): where BC's own-std mean is <= 0
+it reads 0 and the floor is dropped.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ IPMD alternates two steps, both from samples:
   r_psi(absorbing) instead of r_psi(s, a) + 0, so ending an episode costs what the reward says
   staying in it would have paid. Without it the value of a fall is 0 whatever r_psi's offset,
   and under the average criterion, whose episodes reset, a fall costs nothing at all.
+  Demos that end by termination get no absorbing rows on the expert's side (DAC adds them on
+  both): Hopper's expert demos end at the time limit; a demonstrator that falls would need them.
 
 The reward net and its optimiser are part of the SB3 model (saved in checkpoints, so a resumed
 run continues them); the demos are not and are attached again on resume. Observations stay
