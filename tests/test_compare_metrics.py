@@ -33,3 +33,20 @@ def test_the_last_evaluation_counts_on_its_own():
     assert steps_to_threshold(curve([(0, 0), (100, 50), (200, 95)]), 90) == 200
     assert steps_to_threshold(curve([(0, 95)]), 90) == 0
     assert steps_to_threshold([], 90) is None
+
+
+def test_the_common_budget_is_the_shortest_method_s_longest_run():
+    """Runs overshoot the budget by different amounts (rollout grids); DAgger stops early by design."""
+    from optiq.compare.results import common_budget
+
+    def curve(*steps):
+        return [{"timesteps": float(s), "return_mean": 1.0} for s in steps]
+
+    curves = {
+        "bc_rl": [curve(0, 512, 1178), curve(0, 512, 1100)],  # the noise check shifted its grid
+        "scratch": [curve(0, 512, 1024)],
+        "dagger": [curve(0, 300)],
+    }
+    assert common_budget(curves, ("dagger",)) == 1024.0
+    assert common_budget({"dagger": [curve(0, 300)]}, ("dagger",)) == 300.0
+    assert common_budget({}, ("dagger",)) == 0.0

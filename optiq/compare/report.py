@@ -49,6 +49,7 @@ from optiq.compare.results import (
     THRESHOLD_FRACTION,
     MethodRuns,
     bc_seeds_on_disk,
+    common_budget,
     demos_metadata,
     estimate_json,
     gather_bc,
@@ -117,7 +118,7 @@ def compare(
         )
     bc_finals = [float(result["return_mean"]) for result in bc_evals.values()]
     bc_only = {"return_mean": float(np.mean(bc_finals)), "n": len(bc_finals)} if bc_finals else None
-    budget = float(max((c[-1]["timesteps"] for m in methods.values() for c in m.curves.values() if c), default=0.0))
+    budget = common_budget({name: list(runs.curves.values()) for name, runs in methods.items()}, SHORT_BUDGET_METHODS)
 
     rows: list[dict[str, Any]] = []
     if bc_only is not None:

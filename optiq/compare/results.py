@@ -128,6 +128,24 @@ def bc_seeds_on_disk(paths: RunPaths, seeds: Sequence[int] | None) -> list[int |
     return found or [None]
 
 
+def common_budget(curves_by_method: dict[str, list[list[dict[str, float]]]], short_budget: Sequence[str]) -> float:
+    """The env steps every compared method reached: the smallest of the methods' longest runs.
+
+    Each run stops at the first rollout end at or past its budget, so methods overshoot it by
+    different amounts (HybridPPO's noise check also shifts its rollout grid): with the largest
+    end as the budget, a method that stopped a few steps earlier had no return "at 100 %".
+    Methods with a smaller budget by design (``short_budget``: DAgger) keep their final policy
+    past their end and do not set it.
+    """
+    ends = {
+        name: max(curve[-1]["timesteps"] for curve in curves if curve)
+        for name, curves in curves_by_method.items()
+        if any(curves)
+    }
+    full = [end for name, end in ends.items() if name not in short_budget]
+    return float(min(full) if full else max(ends.values(), default=0.0))
+
+
 def return_at_budget(curve: list[dict[str, float]], timesteps: float, hold_final: bool) -> float | None:
     """Return at ``timesteps``; a method with a smaller budget by design keeps its final policy past its end."""
     if hold_final and curve and timesteps > curve[-1]["timesteps"]:
