@@ -59,14 +59,16 @@ def test_stage_02_and_03_per_seed_folders(tiny_config, tmp_path):
         select_stage(tiny_config, paths, 4, device="cpu", per_seed=True)
 
 
-def _fake_run(paths, algo, init, seed, final):
+def _fake_run(paths, algo, init, seed, final, end=1000, requested=None):
     run_dir = paths.finetune(algo, init, seed)
     run_dir.mkdir(parents=True)
     with open(run_dir / "eval.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["timesteps", "return_mean", "return_std", "length_mean", "wall_time_s"])
-        for step, value in ((0, final / 2), (500, final), (1000, final)):
+        for step, value in ((0, final / 2), (500, final * 0.9), (end, final)):
             writer.writerow([step, value, 0.0, 100.0, 1.0])
+    if requested is not None:
+        write_json(run_dir / "run.json", {"stage": "04_finetune_rl", "total_timesteps": requested})
     unlearning = {"return_at_start": final / 2, "min_return_early": final / 2, "unlearning_ratio": 1.0}
     policy = {"model": str(run_dir / "final_model.zip"), "vecnormalize": None, "algo": algo}
     write_json(
@@ -122,6 +124,24 @@ def test_the_speedup_target_is_where_scratch_ends_so_bc_noise_cannot_flip_the_cl
         == "RL from scratch's final return (801) at start on 3/3 seeds (BC alone is already there"
     )
     assert "speedup target (RL from scratch's final return) 801.0" in (paths.compare / "report.md").read_text()
+
+
+def test_runs_that_overshoot_their_budget_differently_are_compared_at_it(tiny_config, tmp_path):
+    # Each run stops at the first rollout end past its 1,000 steps; compared at the latest end (1,096),
+    # the seeds that stopped sooner had no return "at 100 %" and the column was one seed's.
+    from optiq.compare.report import compare
+
+    paths = RunPaths(tmp_path, "Hopper-v5", "quick")
+    write_json(paths.demos / "metadata.json", {"source": "expert", "expert_return_mean": 3000.0})
+    for seed, (final, end) in enumerate(((3000.0, 1013), (2000.0, 1096), (2600.0, 1050))):
+        _fake_run(paths, "ppo", "bc", seed, final, end=end, requested=1000)
+        _fake_run(paths, "ppo", "scratch", seed, 800.0 + seed, end=1024, requested=1000)
+    summary = compare(paths, tiny_config, "ppo")
+    rows = {row["method"]: row for row in summary["rows"]}
+    assert summary["budget"] == 1000.0 and "1,000 env steps" in summary["verdict"]
+    assert rows["bc_rl"]["return_at_100pct"] == pytest.approx(np.mean([3000.0, 2000.0, 2600.0]))
+    assert rows["scratch"]["return_at_100pct"] == pytest.approx(801.0)
+    assert rows["bc_rl"]["env_steps"] == pytest.approx(np.mean([1013, 1096, 1050]))  # where they really stopped
 
 
 def test_threads_per_process_share_the_cores(monkeypatch):

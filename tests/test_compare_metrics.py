@@ -35,18 +35,30 @@ def test_the_last_evaluation_counts_on_its_own():
     assert steps_to_threshold([], 90) is None
 
 
-def test_the_common_budget_is_the_shortest_method_s_longest_run():
-    """Runs overshoot the budget by different amounts (rollout grids); DAgger stops early by design."""
-    from optiq.compare.results import common_budget
+def test_runs_are_compared_at_the_budget_they_were_asked_for():
+    """Runs overshoot their budget by different amounts (up to a rollout); DAgger stops early by design."""
+    from optiq.compare.results import align_to_budget, common_budget, return_at_budget
 
-    def curve(*steps):
-        return [{"timesteps": float(s), "return_mean": 1.0} for s in steps]
+    def curve(*points):
+        return [{"timesteps": float(s), "return_mean": float(r)} for s, r in points]
 
+    late = curve((0, 1), (25_000, 2), (50_010, 3), (50_223, 4))
+    assert align_to_budget(late, 50_000) == curve((0, 1), (25_000, 2), (50_000, 4))
+    assert align_to_budget(late, None) == late  # a run without run.json keeps its curve
+    short = curve((0, 1), (20_000, 2))
+    assert align_to_budget(short, 50_000) == short  # stopped before its budget: nothing moves
     curves = {
-        "bc_rl": [curve(0, 512, 1178), curve(0, 512, 1100)],  # the noise check shifted its grid
-        "scratch": [curve(0, 512, 1024)],
-        "dagger": [curve(0, 300)],
+        "bc_rl": [align_to_budget(late, 50_000), align_to_budget(curve((0, 1), (50_067, 5)), 50_000)],
+        "scratch": [align_to_budget(curve((0, 1), (50_176, 6)), 50_000)],
+        "dagger": [curve((0, 1), (15_000, 7))],
     }
-    assert common_budget(curves, ("dagger",)) == 1024.0
-    assert common_budget({"dagger": [curve(0, 300)]}, ("dagger",)) == 300.0
+    budget = common_budget(curves, ("dagger",))
+    assert budget == 50_000.0
+    # Every seed has its final return at 100 % (before, 50,223 as the budget left the 50,067 seed out).
+    assert [return_at_budget(c, budget, False) for c in curves["bc_rl"]] == [4.0, 5.0]
+    assert return_at_budget(curves["dagger"][0], budget, True) == 7.0
+    # A method asked for fewer steps than the others has no return at the others' budget.
+    assert common_budget({"ipmd": [short], "scratch": curves["scratch"]}, ("dagger",)) == 50_000.0
+    assert return_at_budget(short, 50_000, False) is None
+    assert common_budget({"dagger": [curve((0, 1), (300, 2))]}, ("dagger",)) == 300.0
     assert common_budget({}, ("dagger",)) == 0.0

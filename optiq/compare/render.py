@@ -40,6 +40,8 @@ TABLE_NOTE = (
     "final return (its row's aggregate), scratch's / BC -> RL's, reached as above; '>=' when some scratch seed "
     "never got there (a seed ending below the aggregate), '<=' when some BC -> RL seed did not, not bounded when "
     "both, 'at start' when BC -> RL was already there at step 0 on some seed (no finite ratio). "
+    "Budget: the env steps the runs were asked for; a run stops at the first rollout end past it, and its final "
+    "evaluation counts as its return at the budget. "
     "Unlearning ratio: worst evaluation return in the first 20 % of fine-tuning / return at step 0 "
     "(1 = nothing forgotten)."
 )

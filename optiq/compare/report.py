@@ -133,7 +133,7 @@ def compare(
         seeds = sorted(runs.curves)
         finals = [runs.final_returns[s] for s in seeds]
         row = method_row(name, len(seeds), finals, iqm_and_mean(finals), random_return, expert_return)
-        row["env_steps"] = float(np.mean([runs.curves[s][-1]["timesteps"] for s in seeds]))
+        row["env_steps"] = float(np.mean([runs.env_steps[s] for s in seeds]))
         for f in BUDGET_FRACTIONS:
             values = [return_at_budget(runs.curves[s], f * budget, name in SHORT_BUDGET_METHODS) for s in seeds]
             present = [v for v in values if v is not None]

@@ -40,7 +40,8 @@ class MethodRuns:
     """All seeds of one fine-tuning method."""
 
     name: str
-    curves: dict[int, list[dict[str, float]]] = field(default_factory=dict)
+    curves: dict[int, list[dict[str, float]]] = field(default_factory=dict)  # final evaluation at the run's budget
+    env_steps: dict[int, float] = field(default_factory=dict)  # where each run really stopped
     final_returns: dict[int, float] = field(default_factory=dict)
     unlearning: dict[int, dict[str, Any]] = field(default_factory=dict)
     run_names: dict[int, str] = field(default_factory=dict)
@@ -66,7 +67,9 @@ def gather_runs(
             continue
         method = methods[by_init[init]]
         summary = read_json(run_dir / "summary.json")
-        method.curves[seed] = read_eval_csv(run_dir / "eval.csv")
+        curve = read_eval_csv(run_dir / "eval.csv")
+        method.env_steps[seed] = curve[-1]["timesteps"] if curve else 0.0
+        method.curves[seed] = align_to_budget(curve, requested_budget(run_dir))
         final_eval = paths.evaluation / run_dir.name / "eval.json"
         method.final_returns[seed] = (
             read_json(final_eval)["return_mean"] if final_eval.is_file() else summary["final_return"]
@@ -118,7 +121,8 @@ def compare_inputs(
     for runs in gather_runs(paths, algo, [name for name in requested if name != BC_ONLY], seeds).values():
         for name in runs.run_names.values():
             run_dir = paths.finetune_root / name
-            files += [run_dir / "eval.csv", run_dir / "summary.json", paths.evaluation / name / "eval.json"]
+            files += [run_dir / "eval.csv", run_dir / "summary.json", run_dir / "run.json"]
+            files.append(paths.evaluation / name / "eval.json")
     return files
 
 
@@ -128,14 +132,33 @@ def bc_seeds_on_disk(paths: RunPaths, seeds: Sequence[int] | None) -> list[int |
     return found or [None]
 
 
-def common_budget(curves_by_method: dict[str, list[list[dict[str, float]]]], short_budget: Sequence[str]) -> float:
-    """The env steps every compared method reached: the smallest of the methods' longest runs.
+def requested_budget(run_dir: Path) -> float | None:
+    """The env steps a stage-04 run was asked for (``run.json``), or None for a run without one."""
+    record = run_dir / "run.json"
+    requested = read_json(record).get("total_timesteps") if record.is_file() else None
+    return float(requested) if requested else None
 
-    Each run stops at the first rollout end at or past its budget, so methods overshoot it by
-    different amounts (HybridPPO's noise check also shifts its rollout grid): with the largest
-    end as the budget, a method that stopped a few steps earlier had no return "at 100 %".
-    Methods with a smaller budget by design (``short_budget``: DAgger) keep their final policy
-    past their end and do not set it.
+
+def align_to_budget(curve: list[dict[str, float]], requested: float | None) -> list[dict[str, float]]:
+    """``curve`` with its final evaluation at the budget the run was asked for.
+
+    A run stops at the first rollout end at or past its budget, so runs overshoot it by different
+    amounts (up to a rollout; HybridPPO's noise check also shifts its grid): 50,067, 50,132 and
+    50,223 for a 50,000-step budget. Compared at any one of those ends, the runs that stopped
+    sooner would have no return there. The final policy is each run's policy at its budget, so
+    its evaluation moves to ``requested``; evaluations between the budget and the end go.
+    """
+    if requested is None or not curve or curve[-1]["timesteps"] <= requested:
+        return curve
+    kept = [row for row in curve[:-1] if row["timesteps"] < requested]
+    return [*kept, {**curve[-1], "timesteps": float(requested)}]
+
+
+def common_budget(curves_by_method: dict[str, list[list[dict[str, float]]]], short_budget: Sequence[str]) -> float:
+    """The budget the methods are compared at: the longest budget-aligned run (:func:`align_to_budget`).
+
+    Methods with a smaller budget by design (``short_budget``: DAgger) keep their final policy past
+    their end and do not set it; a method asked for fewer steps than the others has no return at 100 %.
     """
     ends = {
         name: max(curve[-1]["timesteps"] for curve in curves if curve)
@@ -143,7 +166,7 @@ def common_budget(curves_by_method: dict[str, list[list[dict[str, float]]]], sho
         if any(curves)
     }
     full = [end for name, end in ends.items() if name not in short_budget]
-    return float(min(full) if full else max(ends.values(), default=0.0))
+    return float(max(full) if full else max(ends.values(), default=0.0))
 
 
 def return_at_budget(curve: list[dict[str, float]], timesteps: float, hold_final: bool) -> float | None:
