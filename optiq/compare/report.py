@@ -118,7 +118,7 @@ def compare(
         )
     bc_finals = [float(result["return_mean"]) for result in bc_evals.values()]
     bc_only = {"return_mean": float(np.mean(bc_finals)), "n": len(bc_finals)} if bc_finals else None
-    budget = common_budget({name: list(runs.curves.values()) for name, runs in methods.items()}, SHORT_BUDGET_METHODS)
+    budget = common_budget(methods, SHORT_BUDGET_METHODS)
 
     rows: list[dict[str, Any]] = []
     if bc_only is not None:

@@ -42,6 +42,7 @@ class MethodRuns:
     name: str
     curves: dict[int, list[dict[str, float]]] = field(default_factory=dict)  # final evaluation at the run's budget
     env_steps: dict[int, float] = field(default_factory=dict)  # where each run really stopped
+    requested: dict[int, float | None] = field(default_factory=dict)  # the budget each run was asked for
     final_returns: dict[int, float] = field(default_factory=dict)
     unlearning: dict[int, dict[str, Any]] = field(default_factory=dict)
     run_names: dict[int, str] = field(default_factory=dict)
@@ -69,7 +70,8 @@ def gather_runs(
         summary = read_json(run_dir / "summary.json")
         curve = read_eval_csv(run_dir / "eval.csv")
         method.env_steps[seed] = curve[-1]["timesteps"] if curve else 0.0
-        method.curves[seed] = align_to_budget(curve, requested_budget(run_dir))
+        method.requested[seed] = requested_budget(run_dir)
+        method.curves[seed] = align_to_budget(curve, method.requested[seed])
         final_eval = paths.evaluation / run_dir.name / "eval.json"
         method.final_returns[seed] = (
             read_json(final_eval)["return_mean"] if final_eval.is_file() else summary["final_return"]
@@ -146,27 +148,29 @@ def align_to_budget(curve: list[dict[str, float]], requested: float | None) -> l
     amounts (up to a rollout; HybridPPO's noise check also shifts its grid): 50,067, 50,132 and
     50,223 for a 50,000-step budget. Compared at any one of those ends, the runs that stopped
     sooner would have no return there. The final policy is each run's policy at its budget, so
-    its evaluation moves to ``requested``; evaluations between the budget and the end go.
+    its evaluation moves to ``requested``; evaluations between the budget and the end go. A run
+    with more than one evaluation at or past its budget before the final one trained well past it
+    (a finished run resumed with a smaller budget): it keeps its curve, read at the budget.
     """
     if requested is None or not curve or curve[-1]["timesteps"] <= requested:
+        return curve
+    if sum(row["timesteps"] >= requested for row in curve[:-1]) > 1:
         return curve
     kept = [row for row in curve[:-1] if row["timesteps"] < requested]
     return [*kept, {**curve[-1], "timesteps": float(requested)}]
 
 
-def common_budget(curves_by_method: dict[str, list[list[dict[str, float]]]], short_budget: Sequence[str]) -> float:
-    """The budget the methods are compared at: the longest budget-aligned run (:func:`align_to_budget`).
+def common_budget(methods: dict[str, MethodRuns], short_budget: Sequence[str]) -> float:
+    """The budget the methods are compared at: the largest budget the full-budget runs were asked for.
 
+    Runs without a recorded budget (no ``run.json``) count with their end only if no run has one.
     Methods with a smaller budget by design (``short_budget``: DAgger) keep their final policy past
     their end and do not set it; a method asked for fewer steps than the others has no return at 100 %.
     """
-    ends = {
-        name: max(curve[-1]["timesteps"] for curve in curves if curve)
-        for name, curves in curves_by_method.items()
-        if any(curves)
-    }
-    full = [end for name, end in ends.items() if name not in short_budget]
-    return float(max(full) if full else max(ends.values(), default=0.0))
+    full = [runs for name, runs in methods.items() if name not in short_budget] or list(methods.values())
+    recorded = [budget for runs in full for seed, budget in runs.requested.items() if budget and runs.curves.get(seed)]
+    ends = [curve[-1]["timesteps"] for runs in full for curve in runs.curves.values() if curve]
+    return float(max(recorded or ends or [0.0]))
 
 
 def return_at_budget(curve: list[dict[str, float]], timesteps: float, hold_final: bool) -> float | None:
