@@ -144,6 +144,22 @@ def test_runs_that_overshoot_their_budget_differently_are_compared_at_it(tiny_co
     assert rows["bc_rl"]["env_steps"] == pytest.approx(np.mean([1013, 1096, 1050]))  # where they really stopped
 
 
+def test_stage_06_fingerprints_what_it_reads(tmp_path):
+    # A re-run stage 04 rewrites run.json (the budget) and reward_net.pt (IPMD's figure): stage 06 must redo.
+    from optiq.compare.results import compare_inputs
+
+    paths = RunPaths(tmp_path, "Hopper-v5", "quick")
+    _fake_run(paths, "sac", "ipmd", 0, 900.0, requested=1000)
+    _fake_run(paths, "sac", "scratch", 0, 800.0, requested=1000)
+    files = {
+        str(p.relative_to(paths.finetune_root))
+        for p in compare_inputs(paths, "sac", ["scratch", "ipmd"])
+        if p.is_relative_to(paths.finetune_root)
+    }
+    assert {"sac_ipmd_seed0/run.json", "sac_ipmd_seed0/reward_net.pt", "sac_scratch_seed0/run.json"} <= files
+    assert "sac_scratch_seed0/reward_net.pt" not in files
+
+
 def test_threads_per_process_share_the_cores(monkeypatch):
     from optiq.seeding import THREADS_ENV, child_thread_env, threads_per_process
 

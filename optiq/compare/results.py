@@ -125,6 +125,8 @@ def compare_inputs(
             run_dir = paths.finetune_root / name
             files += [run_dir / "eval.csv", run_dir / "summary.json", run_dir / "run.json"]
             files.append(paths.evaluation / name / "eval.json")
+            if runs.name == "ipmd":  # the learned-reward figure reads it
+                files.append(run_dir / "reward_net.pt")
     return files
 
 
