@@ -1,5 +1,8 @@
 """Stage 04: periodic evaluation, checkpoints, resume, unlearning report."""
 
+import pytest
+
+from optiq.errors import OptiqError
 from optiq.rl.finetune import finetune
 from optiq.rl.training import latest_checkpoint, read_eval_csv, unlearning_report
 
@@ -41,6 +44,18 @@ def test_scratch_run_writes_curve_and_resumes(tiny_config, tmp_path):
     for name in ("final_model.zip", "vecnormalize.pkl", "summary.json", "run.json"):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "tb").iterdir())
+
+    # Resuming the finished run with a smaller budget is refused and leaves its record alone.
+    record = (run_dir / "run.json").read_bytes()
+    with pytest.raises(OptiqError, match="would shrink it"):
+        finetune(tiny_config, run_dir, "ppo", "scratch", seed=0, total_timesteps=512, device="cpu", progress_bar=False)
+    assert (run_dir / "run.json").read_bytes() == record
+    # With its own budget it is finished already: nothing trains, the curve stays.
+    again = finetune(
+        tiny_config, run_dir, "ppo", "scratch", seed=0, total_timesteps=1024, device="cpu", progress_bar=False
+    )
+    assert again["total_timesteps"] == 1024
+    assert [r["timesteps"] for r in read_eval_csv(run_dir / "eval.csv")] == [0, 512, 1024]
 
 
 def test_same_seed_gives_identical_evaluation_returns(tiny_config, tmp_path):

@@ -152,7 +152,8 @@ def align_to_budget(curve: list[dict[str, float]], requested: float | None) -> l
     sooner would have no return there. The final policy is each run's policy at its budget, so
     its evaluation moves to ``requested``; evaluations between the budget and the end go. A run
     with more than one evaluation at or past its budget before the final one trained well past it
-    (a finished run resumed with a smaller budget): it keeps its curve, read at the budget.
+    (a run that crashed past a smaller budget and was resumed with it; stage 04 refuses a finished
+    run's): it keeps its curve, read at the budget.
     """
     if requested is None or not curve or curve[-1]["timesteps"] <= requested:
         return curve

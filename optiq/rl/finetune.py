@@ -46,6 +46,7 @@ from optiq.rl.training import (
     evaluation_reseed,
     latest_checkpoint,
     learn,
+    refuse_shrunk_budget,
     resume_model,
     unlearning_report,
 )
@@ -367,6 +368,7 @@ def finetune(
     checkpoint = latest_checkpoint(run_dir / "checkpoints")
     if resume_from is not None:
         checkpoint = _checkpoint_from_path(resume_from)
+    refuse_shrunk_budget(run_dir, checkpoint, total)
     request = StartRequest(config, algo, init, seed, run_dir, bc_files, checkpoint, device, demos_path, bootstrap)
     model = START_BUILDERS[init](request)
 

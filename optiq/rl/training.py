@@ -69,6 +69,27 @@ def latest_checkpoint(ckpt_dir: str | Path) -> Checkpoint | None:
     return checkpoint
 
 
+def refuse_shrunk_budget(run_dir: str | Path, checkpoint: Checkpoint | None, total: int) -> None:
+    """Refuse to resume a finished run with a budget smaller than the one it finished.
+
+    Such a resume trains nothing, yet would record the smaller budget in ``run.json`` beside
+    a policy and a curve that ran to the larger one. Resuming with the run's own budget (a
+    finished run ends a rollout past it) or a larger one is fine.
+    """
+    record = Path(run_dir) / "run.json"
+    if checkpoint is None or checkpoint.timesteps < total or not record.is_file():
+        return
+    try:
+        recorded = read_json(record).get("total_timesteps")
+    except (OSError, ValueError):
+        return  # an unreadable record is rewritten at the end; nothing to compare with
+    if isinstance(recorded, int) and total < recorded:
+        raise OptiqError(
+            f"{run_dir} already trained {checkpoint.timesteps:,} steps for a {recorded:,}-step budget; "
+            f"--total-steps {total:,} would shrink it (pass --total-steps {recorded} or a new --run-name)"
+        )
+
+
 def save_checkpoint(
     model: BaseAlgorithm, ckpt_dir: str | Path, keep: int = 2, replay_buffer: bool = True
 ) -> Checkpoint:
