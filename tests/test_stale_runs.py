@@ -111,6 +111,14 @@ def test_finetune_refuses_stale_runs_resumes_current_ones_and_restarts_on_reques
     assert "no fingerprint.json (written by an older optiq)" in " ".join(capsys.readouterr().out.split())
     assert read_fingerprint(run_dir) is not None
 
+    # --resume-from skips the fingerprint check; a smaller budget is still refused before anything is written
+    stored = read_fingerprint(run_dir)
+    with pytest.raises(OptiqError, match="would shrink it"):
+        finetune_stage(
+            changed, paths, "ppo", "scratch", 0, total_timesteps=128, resume_from=run_dir / "checkpoints", device="cpu"
+        )
+    assert read_fingerprint(run_dir) == stored
+
 
 def test_bc_refuses_checkpoints_trained_with_other_settings(tiny_config, tmp_path):
     from optiq.bc.pipeline import train_bc_stage

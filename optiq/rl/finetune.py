@@ -367,7 +367,7 @@ def finetune(
 
     checkpoint = latest_checkpoint(run_dir / "checkpoints")
     if resume_from is not None:
-        checkpoint = _checkpoint_from_path(resume_from)
+        checkpoint = checkpoint_from_path(resume_from)
     refuse_shrunk_budget(run_dir, checkpoint, total)
     request = StartRequest(config, algo, init, seed, run_dir, bc_files, checkpoint, device, demos_path, bootstrap)
     model = START_BUILDERS[init](request)
@@ -520,7 +520,7 @@ def _obs_wrapper_of(model: BaseAlgorithm) -> Any:
     return None
 
 
-def _checkpoint_from_path(path: Path) -> Checkpoint:
+def checkpoint_from_path(path: Path) -> Checkpoint:
     """A checkpoint from ``--resume PATH``: a checkpoints folder, or a model zip."""
     path = Path(path)
     if not path.exists():

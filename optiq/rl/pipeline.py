@@ -29,9 +29,10 @@ from optiq.records import (
     stale_reason,
     write_fingerprint,
 )
-from optiq.rl.finetune import BootstrapOptions, finetune, read_best_bc
+from optiq.rl.finetune import BootstrapOptions, checkpoint_from_path, finetune, read_best_bc
 from optiq.rl.imitation_methods import check_imitation_init, required_timesteps
 from optiq.rl.inits import IMITATION_INITS, INVERSE_RL_INITS
+from optiq.rl.training import latest_checkpoint, refuse_shrunk_budget
 from optiq.settings import configured
 from optiq.tracking import log_metrics, tracking
 
@@ -190,8 +191,14 @@ def finetune_stage(
                 f"{run_dir} holds a run with other settings: {reason}; pass --restart to start it over "
                 "(run_all.py does so by itself)"
             )
-    if restart:
-        remove_outputs(run_dir, [*RUN_OUTPUTS, FINGERPRINT_FILE])
+    if restart:  # run.json too: a restarted run must not be judged by the record of the one it replaces
+        remove_outputs(run_dir, [*RUN_OUTPUTS, FINGERPRINT_FILE, "run.json"])
+    elif init not in IMITATION_INITS:
+        # Before the fingerprint is written: a refused resume leaves the finished run as it was.
+        budget = int(options.get("total_timesteps") or config["finetune"]["total_timesteps"])
+        resume_from = options.get("resume_from")
+        checkpoint = latest_checkpoint(run_dir / "checkpoints") if resume_from is None else None
+        refuse_shrunk_budget(run_dir, checkpoint_from_path(resume_from) if resume_from else checkpoint, budget)
     write_fingerprint(run_dir, fingerprint)  # before training: checkpoints of an interrupted run carry it
     console.print(f"[bold]{algo.upper()} from {init}[/] (seed {seed}) -> {run_dir}")
     group = f"{config['env_id']}/{paths.run_name}"
