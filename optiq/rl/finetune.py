@@ -365,9 +365,7 @@ def finetune(
     seed_everything(seed)
     remove_stale_temp_files(run_dir)
 
-    checkpoint = latest_checkpoint(run_dir / "checkpoints")
-    if resume_from is not None:
-        checkpoint = checkpoint_from_path(resume_from)
+    checkpoint = start_checkpoint(run_dir, resume_from)
     refuse_shrunk_budget(run_dir, checkpoint, total)
     request = StartRequest(config, algo, init, seed, run_dir, bc_files, checkpoint, device, demos_path, bootstrap)
     model = START_BUILDERS[init](request)
@@ -520,7 +518,12 @@ def _obs_wrapper_of(model: BaseAlgorithm) -> Any:
     return None
 
 
-def checkpoint_from_path(path: Path) -> Checkpoint:
+def start_checkpoint(run_dir: Path, resume_from: Path | None) -> Checkpoint | None:
+    """The checkpoint a run starts from: ``--resume-from``'s, else the run's own latest, else None."""
+    return _checkpoint_from_path(resume_from) if resume_from is not None else latest_checkpoint(run_dir / "checkpoints")
+
+
+def _checkpoint_from_path(path: Path) -> Checkpoint:
     """A checkpoint from ``--resume PATH``: a checkpoints folder, or a model zip."""
     path = Path(path)
     if not path.exists():

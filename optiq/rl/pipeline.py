@@ -29,10 +29,10 @@ from optiq.records import (
     stale_reason,
     write_fingerprint,
 )
-from optiq.rl.finetune import BootstrapOptions, checkpoint_from_path, finetune, read_best_bc
+from optiq.rl.finetune import BootstrapOptions, finetune, read_best_bc, start_checkpoint
 from optiq.rl.imitation_methods import check_imitation_init, required_timesteps
 from optiq.rl.inits import IMITATION_INITS, INVERSE_RL_INITS
-from optiq.rl.training import latest_checkpoint, refuse_shrunk_budget
+from optiq.rl.training import refuse_shrunk_budget
 from optiq.settings import configured
 from optiq.tracking import log_metrics, tracking
 
@@ -196,9 +196,7 @@ def finetune_stage(
     elif init not in IMITATION_INITS:
         # Before the fingerprint is written: a refused resume leaves the finished run as it was.
         budget = int(options.get("total_timesteps") or config["finetune"]["total_timesteps"])
-        resume_from = options.get("resume_from")
-        checkpoint = latest_checkpoint(run_dir / "checkpoints") if resume_from is None else None
-        refuse_shrunk_budget(run_dir, checkpoint_from_path(resume_from) if resume_from else checkpoint, budget)
+        refuse_shrunk_budget(run_dir, start_checkpoint(run_dir, options.get("resume_from")), budget)
     write_fingerprint(run_dir, fingerprint)  # before training: checkpoints of an interrupted run carry it
     console.print(f"[bold]{algo.upper()} from {init}[/] (seed {seed}) -> {run_dir}")
     group = f"{config['env_id']}/{paths.run_name}"
