@@ -420,7 +420,21 @@ class IPMDSettings:
         "target of a fall is gamma / (1 - gamma) x r_psi(absorbing), not 0; needs criterion: discounted",
         False,
     )
-    reward_updates_per_step: int = setting(COUNT, "reward updates per SAC gradient step", 1)
+    reward_updates_per_step: int = setting(
+        COUNT, "reward gradient steps each time the reward is updated (every reward_update_interval SAC steps)", 1
+    )
+    reward_update_interval: int = setting(
+        COUNT,
+        "SAC gradient steps between reward updates: 1 updates it with every policy step; ML-IRL's reference "
+        "code takes one reward step per 5,000, so the policy nearly solves each reward before it moves",
+        1,
+    )
+    policy_sample_window: int = setting(
+        STEPS,
+        "the reward step's policy pairs come from this many most recent transitions (the current policy's "
+        "E[r], as ML-IRL's fresh rollouts); 0: the whole replay buffer",
+        0,
+    )
     criterion: str = setting(
         rules.choice("average", "discounted"),
         "average: undiscounted differential critics on r - rho (the paper's); discounted: SAC's gamma",

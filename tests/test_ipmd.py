@@ -278,3 +278,39 @@ def test_the_gradient_penalty_pairs_the_expert_s_with_the_policy_s_real_pairs_on
         real = float(real.mean())
     expected = (rows - expert + l2 * (rows**2 + expert**2)) - (real - expert + l2 * (real**2 + expert**2))
     assert with_absorbing - without == pytest.approx(expected, abs=1e-5)
+
+
+def test_the_reward_is_updated_once_per_interval_of_sac_gradient_steps():
+    """reward_update_interval k: one reward step per k SAC gradient steps (a slow reward, as ML-IRL's)."""
+    model = IPMD(
+        "MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(16,), reward_update_interval=7, **SMALL
+    )
+    model.set_demonstrations(synthetic_trajectories(n=2, length=64))
+    model.learn(150)
+    reward_steps = int(model.reward_optimizer.state_dict()["state"][0]["step"])
+    assert model._n_updates > 100
+    assert reward_steps == model._n_updates // 7
+
+
+def test_the_policy_sample_window_draws_only_the_newest_transitions():
+    model = IPMD(
+        "MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(16,), policy_sample_window=10, **SMALL
+    )
+    model.set_demonstrations(synthetic_trajectories(n=2, length=64))
+    model.learn(150)
+    buffer = model.replay_buffer
+    newest = buffer.observations[buffer.pos - 10 : buffer.pos, 0]
+    drawn = model._policy_samples(500).observations.numpy()
+    assert all(np.isclose(newest, row).all(axis=1).any() for row in drawn)
+    assert len({row.tobytes() for row in drawn}) == 10  # every one of the window's transitions, none older
+    whole = IPMD("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(16,), **SMALL)
+    whole.replay_buffer = buffer
+    assert len({row.tobytes() for row in whole._policy_samples(500).observations.numpy()}) > 10
+
+
+def test_the_slow_reward_settings_are_validated():
+    with pytest.raises(OptiqError, match="reward_update_interval"):
+        ipmd_kwargs({"imitation": {"ipmd": {"reward_update_interval": 0}}})
+    with pytest.raises(OptiqError, match="policy_sample_window"):
+        ipmd_kwargs({"imitation": {"ipmd": {"policy_sample_window": -1}}})
+    assert ipmd_kwargs({})["reward_update_interval"] == 1 and ipmd_kwargs({})["policy_sample_window"] == 0

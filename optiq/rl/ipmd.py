@@ -147,6 +147,8 @@ class IPMD(SAC):
         reward_grad_penalty: float = 0.0,
         absorbing_states: bool = False,
         reward_updates_per_step: int = 1,
+        reward_update_interval: int = 1,
+        policy_sample_window: int = 0,
         criterion: str = "average",
         average_reward_rate: float = 0.005,
         **kwargs: Any,
@@ -166,6 +168,12 @@ class IPMD(SAC):
             )
         self.absorbing_states = bool(absorbing_states)
         self.reward_updates_per_step = int(reward_updates_per_step)
+        if reward_update_interval < 1:
+            raise ValueError(f"reward_update_interval must be >= 1, got {reward_update_interval}")
+        self.reward_update_interval = int(reward_update_interval)
+        if policy_sample_window < 0:
+            raise ValueError(f"policy_sample_window must be >= 0, got {policy_sample_window}")
+        self.policy_sample_window = int(policy_sample_window)
         self.criterion = criterion
         self.average_reward_rate = float(average_reward_rate)
         self.average_reward = 0.0  # rho: running mean of r_psi - alpha log pi over sampled batches (average criterion)
@@ -260,14 +268,20 @@ class IPMD(SAC):
         if self.expert_obs is None or self.expert_acts is None:
             raise RuntimeError("IPMD needs set_demonstrations() before training")
         buffer = self.replay_buffer
+        updates_before = self._n_updates
         self.replay_buffer = _EstimatedRewards(self)  # type: ignore[assignment]
         try:
             super().train(gradient_steps, batch_size)  # the policy step, on r_psi
         finally:
             self.replay_buffer = buffer
-        for _ in range(gradient_steps * self.reward_updates_per_step):
+        # One reward update per reward_update_interval SAC gradient steps, counted on SB3's saved
+        # _n_updates, so a resumed run keeps the same schedule.
+        interval = self.reward_update_interval
+        reward_updates = self._n_updates // interval - updates_before // interval
+        for _ in range(reward_updates * self.reward_updates_per_step):
             self._reward_step()
-        self.logger.record("ipmd/reward_loss", float(np.mean(self._reward_losses)))
+        if self._reward_losses:
+            self.logger.record("ipmd/reward_loss", float(np.mean(self._reward_losses)))
         self.logger.record("ipmd/average_reward", self.average_reward)
         if self.absorbing_states:
             with th.no_grad():
@@ -279,12 +293,25 @@ class IPMD(SAC):
         index = np.random.randint(0, len(self.expert_obs), size=self.expert_batch_size)
         expert_obs = th.as_tensor(self.expert_obs[index], device=self.device)
         expert_acts = th.as_tensor(self.expert_acts[index], device=self.device)
-        policy = self.replay_buffer.sample(self.expert_batch_size, env=None)  # raw observations, like the demos
+        policy = self._policy_samples(self.expert_batch_size)
         loss = self.reward_loss(expert_obs, expert_acts, policy.observations, policy.actions, policy.dones)
         self.reward_optimizer.zero_grad()
         loss.backward()
         self.reward_optimizer.step()
         self._reward_losses.append(float(loss.detach()))
+
+    def _policy_samples(self, n: int) -> Any:
+        """``n`` of the policy's transitions (raw observations, like the demos): drawn from the whole
+        replay buffer, or from its ``policy_sample_window`` most recent ones, which estimate
+        E_pi[r_psi] for the current policy rather than for everything it has been."""
+        buffer = self.replay_buffer
+        assert buffer is not None
+        if self.policy_sample_window <= 0:
+            return buffer.sample(n, env=None)
+        size = buffer.buffer_size if buffer.full else buffer.pos
+        window = min(self.policy_sample_window, size)
+        back = np.random.randint(1, window + 1, size=n)  # 1: the newest transition
+        return buffer._get_samples((buffer.pos - back) % buffer.buffer_size, env=None)
 
 
 def save_reward_net(model: IPMD, path: Any) -> None:
