@@ -431,8 +431,8 @@ class IPMDSettings:
     )
     policy_sample_window: int = setting(
         STEPS,
-        "the reward step's policy pairs come from this many most recent transitions (the current policy's "
-        "E[r], as ML-IRL's fresh rollouts); 0: the whole replay buffer",
+        "the reward step's policy pairs come from this many most recent env steps (n_envs transitions each; "
+        "at most the replay buffer): the current policy's E[r], as ML-IRL's fresh rollouts; 0: the whole buffer",
         0,
     )
     criterion: str = setting(

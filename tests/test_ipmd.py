@@ -280,16 +280,24 @@ def test_the_gradient_penalty_pairs_the_expert_s_with_the_policy_s_real_pairs_on
     assert with_absorbing - without == pytest.approx(expected, abs=1e-5)
 
 
-def test_the_reward_is_updated_once_per_interval_of_sac_gradient_steps():
-    """reward_update_interval k: one reward step per k SAC gradient steps (a slow reward, as ML-IRL's)."""
-    model = IPMD(
-        "MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(16,), reward_update_interval=7, **SMALL
-    )
+def _reward_steps(model: IPMD) -> int:
+    return int(model.reward_optimizer.state_dict()["state"][0]["step"])
+
+
+def test_the_reward_is_updated_once_per_interval_of_sac_gradient_steps(tmp_path):
+    """reward_update_interval k: one reward step per k SAC gradient steps (a slow reward, as ML-IRL's),
+    also when one train() call crosses an interval and after a resume from mid-interval."""
+    settings = {**SMALL, "train_freq": 3, "gradient_steps": 3}
+    venv = make_vec("Hopper-v5", 1, seed=0)
+    model = IPMD("MlpPolicy", venv, seed=0, reward_hid_sizes=(16,), reward_update_interval=7, **settings)
     model.set_demonstrations(synthetic_trajectories(n=2, length=64))
     model.learn(150)
-    reward_steps = int(model.reward_optimizer.state_dict()["state"][0]["step"])
-    assert model._n_updates > 100
-    assert reward_steps == model._n_updates // 7
+    assert model._n_updates == 150 and _reward_steps(model) == 150 // 7
+    model.save(tmp_path / "ipmd.zip")  # 150 is mid-interval: 3 steps past the 21st reward step
+    loaded = IPMD.load(tmp_path / "ipmd.zip", env=make_vec("Hopper-v5", 1, seed=0), device="cpu")
+    loaded.set_demonstrations(synthetic_trajectories(n=2, length=64))
+    loaded.learn(60, reset_num_timesteps=False)
+    assert loaded._n_updates == 210 and _reward_steps(loaded) == 210 // 7
 
 
 def test_the_policy_sample_window_draws_only_the_newest_transitions():
@@ -306,6 +314,25 @@ def test_the_policy_sample_window_draws_only_the_newest_transitions():
     whole = IPMD("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(16,), **SMALL)
     whole.replay_buffer = buffer
     assert len({row.tobytes() for row in whole._policy_samples(500).observations.numpy()}) > 10
+
+
+def test_the_policy_sample_window_follows_a_buffer_that_has_wrapped():
+    model = IPMD(
+        "MlpPolicy",
+        make_vec("Hopper-v5", 1, seed=0),
+        seed=0,
+        reward_hid_sizes=(16,),
+        policy_sample_window=10,
+        buffer_size=50,
+        **SMALL,
+    )
+    model.set_demonstrations(synthetic_trajectories(n=2, length=64))
+    model.learn(153)
+    buffer = model.replay_buffer
+    assert buffer.full and buffer.pos == 3
+    newest = np.take(buffer.observations[:, 0], buffer.pos - np.arange(1, 11), axis=0, mode="wrap")
+    drawn = model._policy_samples(500).observations.numpy()
+    assert {row.tobytes() for row in drawn} == {row.tobytes() for row in newest}
 
 
 def test_the_slow_reward_settings_are_validated():

@@ -12,9 +12,12 @@ IPMD alternates two steps, both from samples:
   ``criterion: discounted`` keeps SAC's discounted target (gamma of finetune.sac).
 * **Reward step** (the maximum-likelihood IRL gradient): raise r_psi on expert state-actions
   (``expert_batch_size`` from the stage-01 demos) and lower it on the policy's own (as many
-  from the replay buffer), ``loss = mean r_psi(policy) - mean r_psi(expert) + reward_l2 *
-  (mean r_psi(policy)^2 + mean r_psi(expert)^2)``; the L2 term keeps the linear objective
-  bounded.
+  from the replay buffer, or from its ``policy_sample_window`` newest env steps),
+  ``loss = mean r_psi(policy) - mean r_psi(expert) + reward_l2 * (mean r_psi(policy)^2 +
+  mean r_psi(expert)^2)``; the L2 term keeps the linear objective bounded. By default one
+  reward step follows every SAC gradient step; with ``reward_update_interval`` k, one follows
+  every k-th (ML-IRL's reference code takes one per 5,000 env steps on 10 fresh rollouts), so
+  the policy nearly solves a reward before it moves.
 
 * **Absorbing states** (``absorbing_states``, discounted criterion only; after DAC, Kostrikov et al.
   2019): an episode that terminates (Hopper falls) enters an absorbing state it never leaves,
@@ -135,7 +138,7 @@ class _EstimatedRewards:
 
 
 class IPMD(SAC):
-    """SAC whose critics learn the estimated reward r_psi, with reward updates after each policy update."""
+    """SAC whose critics learn the estimated reward r_psi, with reward updates between policy updates."""
 
     def __init__(
         self,
@@ -302,13 +305,15 @@ class IPMD(SAC):
 
     def _policy_samples(self, n: int) -> Any:
         """``n`` of the policy's transitions (raw observations, like the demos): drawn from the whole
-        replay buffer, or from its ``policy_sample_window`` most recent ones, which estimate
-        E_pi[r_psi] for the current policy rather than for everything it has been."""
+        replay buffer, or from its ``policy_sample_window`` most recent env steps (at most the
+        buffer), which estimate E_pi[r_psi] for the current policy rather than for everything it has been."""
         buffer = self.replay_buffer
         assert buffer is not None
         if self.policy_sample_window <= 0:
             return buffer.sample(n, env=None)
-        size = buffer.buffer_size if buffer.full else buffer.pos
+        # Rows of n_envs transitions each (one env step); a memory-optimised full buffer's slot ``pos``
+        # holds the newest next-observation, not a valid observation (SB3's sample() skips it too).
+        size = buffer.buffer_size - int(buffer.optimize_memory_usage) if buffer.full else buffer.pos
         window = min(self.policy_sample_window, size)
         back = np.random.randint(1, window + 1, size=n)  # 1: the newest transition
         return buffer._get_samples((buffer.pos - back) % buffer.buffer_size, env=None)
