@@ -414,6 +414,19 @@ class IPMDSettings:
         "a reward with a slope from the policy's states to the expert's; 0: off",
         0.0,
     )
+    reward_rms_penalty: float = setting(
+        NON_NEGATIVE,
+        "weight of the root-mean-square of the rewards on each side (expert's, policy's) in the reward loss: a pull "
+        "towards 0 per pair, so r_psi cannot settle at a flat +c/-c; above 1 it bounds the loss (the IPMD authors' "
+        "code: 0.05 x the L2 norms over 512 policy and 10,000 expert pairs, about 1.1 and 5 x these); 0: off",
+        0.0,
+    )
+    policy_actions: str = setting(
+        rules.choice("stored", "current"),
+        "the policy's side of the reward step: stored: the replay buffer's state-actions; current: its states with "
+        "actions the current policy samples there (the IPMD authors' code)",
+        "stored",
+    )
     absorbing_states: bool = setting(
         rules.boolean(),
         "a terminated episode enters an absorbing state whose reward is learned (DAC), so the critics' "

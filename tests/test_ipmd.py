@@ -341,3 +341,65 @@ def test_the_slow_reward_settings_are_validated():
     with pytest.raises(OptiqError, match="policy_sample_window"):
         ipmd_kwargs({"imitation": {"ipmd": {"policy_sample_window": -1}}})
     assert ipmd_kwargs({})["reward_update_interval"] == 1 and ipmd_kwargs({})["policy_sample_window"] == 0
+
+
+def test_the_rms_penalty_keeps_the_reward_small_where_the_squared_means_let_it_settle_at_plus_minus_five():
+    """reward_l2 bounds only the two means, so a separable pair of sets ends at +5 / -5, flat; the
+    per-pair RMS pull (weight above 1) keeps every reward near 0 while still ranking the expert's first."""
+    rng = np.random.default_rng(1)
+    obs = th.as_tensor(rng.normal(size=(64, 11)), dtype=th.float32)
+    expert, policy = [obs, th.full((64, 3), 0.8)], [obs, th.full((64, 3), -0.8)]
+    largest, gaps = {}, {}
+    for weight in (0.0, 1.2):
+        model = IPMD(
+            "MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(64, 64),
+            reward_learning_rate=1e-3, reward_rms_penalty=weight, **SMALL,
+        )  # fmt: skip
+        model.set_demonstrations(synthetic_trajectories(n=2, length=32))
+        _train_reward(model, expert, policy, 400)
+        with th.no_grad():
+            r_expert, r_policy = model.reward_net(*expert), model.reward_net(*policy)
+        largest[weight] = float(th.cat([r_expert, r_policy]).abs().max())
+        gaps[weight] = float(r_expert.mean() - r_policy.mean())
+    assert gaps[0.0] > 9.0  # the squared means' optimum: +5 and -5
+    assert largest[1.2] < 1.0 and largest[1.2] < largest[0.0] / 5
+    assert gaps[1.2] > 0.0
+
+
+def test_current_policy_actions_pair_the_buffer_s_states_with_what_the_actor_samples_now():
+    """policy_actions: current lowers r_psi at (s, a ~ pi(.|s)) for replay states s, not at the stored
+    actions; its draw leaves torch's RNG where it was, so SAC's own sampling is unchanged."""
+    model = IPMD(
+        "MlpPolicy", make_vec("Hopper-v5", 1, seed=0), seed=0, reward_hid_sizes=(16,), policy_actions="current", **SMALL
+    )
+    model.set_demonstrations(synthetic_trajectories(n=2, length=64))
+    model.learn(100)
+    seen: dict[str, th.Tensor] = {}
+    original = model.reward_loss
+
+    def capture(expert_obs, expert_acts, policy_obs, policy_acts, policy_dones=None):
+        seen["obs"], seen["acts"] = policy_obs, policy_acts
+        return original(expert_obs, expert_acts, policy_obs, policy_acts, policy_dones)
+
+    model.reward_loss = capture  # type: ignore[method-assign]
+    state = th.random.get_rng_state()
+    np.random.seed(3)
+    model._reward_step()
+    assert th.equal(state, th.random.get_rng_state())
+    np.random.seed(3)
+    np.random.randint(0, len(model.expert_obs), size=model.expert_batch_size)  # the expert's draw comes first
+    stored = model._policy_samples(model.expert_batch_size)
+    assert th.equal(seen["obs"], stored.observations)  # the same replay states ...
+    assert not th.allclose(seen["acts"], stored.actions)  # ... with other actions than those stored
+    with th.random.fork_rng(devices=[]):
+        expected, _ = model.actor.action_log_prob(stored.observations)
+    assert th.allclose(seen["acts"], expected)  # the actor's own samples there, drawn as SAC draws them
+
+
+def test_the_authors_reward_settings_are_validated():
+    with pytest.raises(OptiqError, match="policy_actions"):
+        ipmd_kwargs({"imitation": {"ipmd": {"policy_actions": "newest"}}})
+    with pytest.raises(OptiqError, match="reward_rms_penalty"):
+        ipmd_kwargs({"imitation": {"ipmd": {"reward_rms_penalty": -1}}})
+    defaults = ipmd_kwargs({})
+    assert defaults["policy_actions"] == "stored" and defaults["reward_rms_penalty"] == 0.0

@@ -18,6 +18,12 @@ IPMD alternates two steps, both from samples:
   reward step follows every SAC gradient step; with ``reward_update_interval`` k, one follows
   every k-th (ML-IRL's reference code takes one per 5,000 env steps on 10 fresh rollouts), so
   the policy nearly solves a reward before it moves.
+* **The IPMD authors' reward step** (their SB3 code, ``FeiyangWuPK/Inverse-Policy-Mirror-Descent``;
+  both off by default): ``policy_actions: current`` pairs the replay states with actions the
+  current policy samples there instead of the stored ones, so r_psi is lowered where the policy
+  acts now; ``reward_rms_penalty`` w adds w x (RMS of r_psi over the expert's pairs + RMS over the
+  policy's), a pull on every reward towards 0 in place of ``reward_l2``'s pull on the two means
+  only, which lets a separable pair of sets settle at a flat +5 / -5 (measured on Hopper-v5).
 
 * **Absorbing states** (``absorbing_states``, discounted criterion only; after DAC, Kostrikov et al.
   2019): an episode that terminates (Hopper falls) enters an absorbing state it never leaves,
@@ -54,6 +60,7 @@ from optiq.atomic_io import write_with
 from optiq.settings import IPMDSettings, check_partial
 
 CRITERIA = ("average", "discounted")
+POLICY_ACTIONS = ("stored", "current")
 
 
 def ipmd_settings(config: dict[str, Any]) -> IPMDSettings:
@@ -148,6 +155,8 @@ class IPMD(SAC):
         reward_learning_rate: float = 3e-4,
         reward_l2: float = 0.1,
         reward_grad_penalty: float = 0.0,
+        reward_rms_penalty: float = 0.0,
+        policy_actions: str = "stored",
         absorbing_states: bool = False,
         reward_updates_per_step: int = 1,
         reward_update_interval: int = 1,
@@ -165,6 +174,12 @@ class IPMD(SAC):
         if reward_grad_penalty < 0:
             raise ValueError(f"reward_grad_penalty must be >= 0, got {reward_grad_penalty}")
         self.reward_grad_penalty = float(reward_grad_penalty)
+        if reward_rms_penalty < 0:
+            raise ValueError(f"reward_rms_penalty must be >= 0, got {reward_rms_penalty}")
+        self.reward_rms_penalty = float(reward_rms_penalty)
+        if policy_actions not in POLICY_ACTIONS:
+            raise ValueError(f"policy_actions must be one of {', '.join(POLICY_ACTIONS)}, got '{policy_actions}'")
+        self.policy_actions = policy_actions
         if absorbing_states and criterion != "discounted":
             raise ValueError(
                 "absorbing_states needs criterion: discounted (an absorbing state's average-reward value is undefined)"
@@ -257,9 +272,16 @@ class IPMD(SAC):
             # policy then fell at once, episodes of 6 steps at 20k).
             n_absorbing = int(policy_dones.sum())
             policy_rows = th.cat([policy_inputs, self.reward_net.absorbing_inputs(n_absorbing)])
-        expert = self.reward_net.net(expert_inputs).mean()
-        policy = self.reward_net.net(policy_rows).mean()
+        expert_rewards = self.reward_net.net(expert_inputs)
+        policy_rewards = self.reward_net.net(policy_rows)
+        expert, policy = expert_rewards.mean(), policy_rewards.mean()
         loss = policy - expert + self.reward_l2 * (policy**2 + expert**2)
+        if self.reward_rms_penalty > 0:
+            # Per pair, not per mean: every reward is pulled towards 0, so no constant level (+5 on the
+            # expert's, -5 on all else) is an optimum; above 1 the weight bounds the loss below by 0
+            # (|mean| <= RMS), so r_psi keeps only the differences the latest steps put in it.
+            spread = root_mean_square(expert_rewards) + root_mean_square(policy_rewards)
+            loss = loss + self.reward_rms_penalty * spread
         if self.reward_grad_penalty > 0:
             mix = th.rand(len(expert_inputs), 1, device=expert_inputs.device)
             between = (mix * expert_inputs + (1 - mix) * policy_inputs).detach().requires_grad_(True)
@@ -297,11 +319,22 @@ class IPMD(SAC):
         expert_obs = th.as_tensor(self.expert_obs[index], device=self.device)
         expert_acts = th.as_tensor(self.expert_acts[index], device=self.device)
         policy = self._policy_samples(self.expert_batch_size)
-        loss = self.reward_loss(expert_obs, expert_acts, policy.observations, policy.actions, policy.dones)
+        actions = policy.actions if self.policy_actions == "stored" else self.current_actions(policy.observations)
+        loss = self.reward_loss(expert_obs, expert_acts, policy.observations, actions, policy.dones)
         self.reward_optimizer.zero_grad()
         loss.backward()
         self.reward_optimizer.step()
         self._reward_losses.append(float(loss.detach()))
+
+    @th.no_grad()
+    def current_actions(self, observations: th.Tensor) -> th.Tensor:
+        """Actions the current policy samples at ``observations`` (scaled like the buffer's), for
+        ``policy_actions: current``: the reward step then lowers r_psi where the policy acts now, at
+        the states it has visited, as the IPMD authors' code does. Drawn with the CPU torch RNG
+        forked, so on CPU SAC's own draws are the same as with stored actions."""
+        with th.random.fork_rng(devices=[]):
+            actions, _ = self.actor.action_log_prob(observations)
+        return actions
 
     def _policy_samples(self, n: int) -> Any:
         """``n`` of the policy's transitions (raw observations, like the demos): drawn from the whole
@@ -317,6 +350,11 @@ class IPMD(SAC):
         window = min(self.policy_sample_window, size)
         back = np.random.randint(1, window + 1, size=n)  # 1: the newest transition
         return buffer._get_samples((buffer.pos - back) % buffer.buffer_size, env=None)
+
+
+def root_mean_square(values: th.Tensor) -> th.Tensor:
+    """sqrt(mean(values^2)), with a floor inside the root so its gradient stays finite at 0."""
+    return (values.pow(2).mean() + 1e-12).sqrt()
 
 
 def save_reward_net(model: IPMD, path: Any) -> None:
