@@ -416,9 +416,10 @@ class IPMDSettings:
     )
     reward_rms_penalty: float = setting(
         NON_NEGATIVE,
-        "weight of the root-mean-square of the rewards on each side (expert's, policy's) in the reward loss: a pull "
-        "towards 0 per pair, so r_psi cannot settle at a flat +c/-c; above 1 it bounds the loss (the IPMD authors' "
-        "code: 0.05 x the L2 norms over 512 policy and 10,000 expert pairs, about 1.1 and 5 x these); 0: off",
+        "weight of the root-mean-square of the rewards on each side (expert's, policy's), on top of reward_l2: "
+        "pins every pair to its side's level; below 1 a separable optimum stays flat at +-(1 - w) / (2 reward_l2), "
+        "from 1 the only optimum is r = 0 (the IPMD authors' code: about 1.1 on the policy's side and 5 on the "
+        "expert's, with reward_l2 0); 0: off",
         0.0,
     )
     policy_actions: str = setting(

@@ -21,9 +21,14 @@ IPMD alternates two steps, both from samples:
 * **The IPMD authors' reward step** (their SB3 code, ``FeiyangWuPK/Inverse-Policy-Mirror-Descent``;
   both off by default): ``policy_actions: current`` pairs the replay states with actions the
   current policy samples there instead of the stored ones, so r_psi is lowered where the policy
-  acts now; ``reward_rms_penalty`` w adds w x (RMS of r_psi over the expert's pairs + RMS over the
-  policy's), a pull on every reward towards 0 in place of ``reward_l2``'s pull on the two means
-  only, which lets a separable pair of sets settle at a flat +5 / -5 (measured on Hopper-v5).
+  acts now (absorbing rows still follow the stored transitions' falls). ``reward_rms_penalty`` w
+  adds w x (RMS of r_psi over the expert's pairs + RMS over the policy's), on top of ``reward_l2``:
+  at a fixed mean the RMS is least when every pair of a side has the same reward, so it pins each
+  pair (an absorbing row too) to its side's level. With ``reward_l2`` > 0 and w < 1 the optimum of
+  a separable pair of sets is still flat, +-(1 - w) / (2 reward_l2); with w >= 1 the loss is
+  >= (w - 1)(RMS + RMS) >= 0 and its only minimum is r_psi = 0, so the reward is only what the
+  latest steps put in it. The authors use 0.05 x the L2 norms over 512 policy and 10,000 expert
+  pairs (about 1.1 and 5 x the RMS; one w here weighs both sides alike) and no ``reward_l2``.
 
 * **Absorbing states** (``absorbing_states``, discounted criterion only; after DAC, Kostrikov et al.
   2019): an episode that terminates (Hopper falls) enters an absorbing state it never leaves,
@@ -198,6 +203,7 @@ class IPMD(SAC):
         self.expert_obs: np.ndarray | None = None
         self.expert_acts: np.ndarray | None = None  # scaled to [-1, 1] like the replay buffer's
         self._reward_losses: list[float] = []
+        self._current_action_draws = 0  # policy_actions: current: seeds each draw's own generator state
         super().__init__(*args, **kwargs)
 
     def _setup_model(self) -> None:
@@ -277,9 +283,7 @@ class IPMD(SAC):
         expert, policy = expert_rewards.mean(), policy_rewards.mean()
         loss = policy - expert + self.reward_l2 * (policy**2 + expert**2)
         if self.reward_rms_penalty > 0:
-            # Per pair, not per mean: every reward is pulled towards 0, so no constant level (+5 on the
-            # expert's, -5 on all else) is an optimum; above 1 the weight bounds the loss below by 0
-            # (|mean| <= RMS), so r_psi keeps only the differences the latest steps put in it.
+            # Per pair, not per mean (see the module docstring for its optimum at w < 1 and w >= 1).
             spread = root_mean_square(expert_rewards) + root_mean_square(policy_rewards)
             loss = loss + self.reward_rms_penalty * spread
         if self.reward_grad_penalty > 0:
@@ -330,9 +334,17 @@ class IPMD(SAC):
     def current_actions(self, observations: th.Tensor) -> th.Tensor:
         """Actions the current policy samples at ``observations`` (scaled like the buffer's), for
         ``policy_actions: current``: the reward step then lowers r_psi where the policy acts now, at
-        the states it has visited, as the IPMD authors' code does. Drawn with the CPU torch RNG
-        forked, so on CPU SAC's own draws are the same as with stored actions."""
-        with th.random.fork_rng(devices=[]):
+        the states it has visited, as the IPMD authors' code does.
+
+        Their noise comes from a generator state of their own (forked, then seeded by the run's seed,
+        SAC's update count and a draw counter; the counter is saved with the model), so SAC's own
+        draws, on CPU and on a GPU, are those of a run with stored actions, and neither reuses the
+        other's numbers."""
+        self._current_action_draws += 1
+        seed = np.random.SeedSequence([self.seed or 0, self._n_updates, self._current_action_draws])
+        devices = [self.device] if self.device.type == "cuda" else []
+        with th.random.fork_rng(devices=devices):
+            th.manual_seed(int(seed.generate_state(1)[0]))
             actions, _ = self.actor.action_log_prob(observations)
         return actions
 
