@@ -180,6 +180,10 @@ _REFERENCE_EPISODES = (
     "all of them, counted in the budget); 0: clock decay only"
 )
 _ADAPT_RATE = "log-scale step of the anchor's weight per training (or probe) episode at a full shortfall"
+_REFERENCE_FRACTION = (
+    "the return the anchor holds, as a share of BC's reference: episodes below it tighten the anchor, "
+    "above it loosen it (1.0: BC's return; below 1, episodes at BC's level loosen it, so it lets go sooner)"
+)
 _AVERAGE = "> 0: the evaluated and saved policy is the weights' average over this many env steps; 0: off"
 _CHECK_STEPS = "> 0: env steps between guarded-release checks (optiq/rl/release.py); 0: off"
 _CHECK_EPISODES = "noise-free probe episodes per release check"
@@ -223,6 +227,7 @@ class HybridSettings:
     )
     bc_reference_episodes: int = setting(STEPS, _REFERENCE_EPISODES, 0)
     bc_adapt_rate: float = setting(NON_NEGATIVE, _ADAPT_RATE, 1.0)
+    bc_reference_fraction: float = setting(rules.number(0, 1), _REFERENCE_FRACTION, 1.0)
     bc_probe_steps: int = setting(
         STEPS,
         "> 0: the anchor follows noise-free probe episodes on an env of their own (optiq/rl/anchor.py, "
@@ -314,6 +319,7 @@ class DemoSACSettings:
     )
     bc_reference_episodes: int = setting(STEPS, _REFERENCE_EPISODES, 0)
     bc_adapt_rate: float = setting(NON_NEGATIVE, _ADAPT_RATE, 1.0)
+    bc_reference_fraction: float = setting(rules.number(0, 1), _REFERENCE_FRACTION, 1.0)
     bc_probe_every: int = setting(
         STEPS,
         "> 0: every k-th training episode after the warm-up acts by the actor's mean action and only "

@@ -8,7 +8,7 @@ from optiq.config import load_env_config
 from optiq.envs import make_vec
 from optiq.errors import OptiqError
 from optiq.rl import anchor
-from optiq.rl.anchor import BC_SCALE_LIMIT, AnchorProbes, next_log_scale
+from optiq.rl.anchor import BC_SCALE_LIMIT, AnchorProbes, anchor_target, next_log_scale
 from optiq.rl.finetune import extension_kwargs
 from optiq.rl.hybrid_ppo import HybridPPO, HybridSettings
 from tests.helpers import synthetic_trajectories
@@ -53,6 +53,35 @@ def test_ppo_anchor_tightens_below_the_reference_and_lets_go_above():
     for _ in range(20):
         model.adapt_bc_scale(400.0)
     assert model.bc_coefficient() == pytest.approx(0.81 / BC_SCALE_LIMIT)
+
+
+def test_anchor_target_is_a_share_of_the_reference_for_either_sign():
+    assert anchor_target(1000.0, 1.0) == pytest.approx(1000.0)
+    assert anchor_target(1000.0, 0.8) == pytest.approx(800.0)
+    assert anchor_target(-200.0, 0.8) == pytest.approx(-240.0)  # a negative reference: the target is lower too
+
+
+def test_reference_fraction_loosens_the_anchor_at_bc_level():
+    """At BC's own return the anchor stays put with fraction 1, and lets go below 1; short of the
+    fraction it still tightens."""
+    at_one = _hybrid(critic_warmup_steps=10, bc_coeff=1.0, bc_reference_episodes=2)
+    below = _hybrid(critic_warmup_steps=10, bc_coeff=1.0, bc_reference_episodes=2, bc_reference_fraction=0.8)
+    for model in (at_one, below):
+        model.bc_reference_returns = [100.0, 100.0]
+        model.num_timesteps = 20
+        model.adapt_bc_scale(100.0)
+    assert at_one.bc_log_scale == 0.0
+    assert below.bc_log_scale == pytest.approx(-0.25)  # (80 - 100) / 80
+    below.adapt_bc_scale(40.0)
+    assert below.bc_log_scale == pytest.approx(-0.25 + 0.5)
+
+
+def test_demo_sac_takes_the_reference_fraction():
+    config = load_env_config("Hopper-v5", "quick", overrides={"finetune.sac.bc_rl.bc_reference_fraction": 0.7})
+    assert extension_kwargs(config, "sac", "bc")["bc_reference_fraction"] == 0.7
+    with pytest.raises(OptiqError, match="bc_reference_fraction"):
+        too_high = load_env_config("Hopper-v5", "quick", overrides={"finetune.sac.bc_rl.bc_reference_fraction": 1.5})
+        extension_kwargs(too_high, "sac", "bc")
 
 
 def test_ppo_anchor_is_off_by_default_and_episodes_change_nothing():

@@ -8,7 +8,9 @@ episodes of the critic warm-up, acted by the still-frozen BC policy, set a refer
 after the warm-up every finished training episode moves the anchor's log-scale by
 ``bc_adapt_rate`` x its relative shortfall against that reference (clipped to +-1 per
 episode), within [1 / BC_SCALE_LIMIT, BC_SCALE_LIMIT]. The anchor tightens as soon as RL
-loses BC's return and lets go while RL stays above it. By default training episodes are the
+loses BC's return and lets go while RL stays above it. With ``bc_reference_fraction`` < 1 the
+return it holds is that share of the reference: episodes at BC's own level then loosen it, so
+it lets go once RL holds BC's return instead of only once RL beats it. By default training episodes are the
 only signal: no extra env steps, no evaluation episodes (probes apart, below, spend env steps).
 
 Mean-action probes (``bc_probe_every`` > 0, off-policy algorithms only): the reference is set
@@ -48,6 +50,11 @@ from optiq.rl.release import candidate_policy, probe_returns
 BC_SCALE_LIMIT = 100.0
 
 
+def anchor_target(reference: float, fraction: float) -> float:
+    """The return the anchor holds: ``fraction`` of BC's ``reference`` (below it by (1 - fraction) x |reference|)."""
+    return float(reference - (1.0 - fraction) * abs(reference))
+
+
 def next_log_scale(log_scale: float, reference: float, episode_return: float, rate: float) -> float:
     """The anchor's log-scale after one training episode of ``episode_return`` against ``reference``."""
     shortfall = float(np.clip((reference - episode_return) / max(abs(reference), 1e-8), -1.0, 1.0))
@@ -66,6 +73,7 @@ class ReturnDrivenAnchor:
 
     bc_reference_episodes: int
     bc_adapt_rate: float
+    bc_reference_fraction: float = 1.0  # the anchor holds this share of BC's reference return
     bc_probe_every: int = 0  # 0: every sampled training episode moves the scale
     bc_probe_steps: int = 0  # > 0: probe episodes apart (AnchorProbes) move the scale, not training episodes
     bc_probe_episodes: int = 1
@@ -107,7 +115,8 @@ class ReturnDrivenAnchor:
         reference = self.bc_reference_return()
         if reference is None or not self.actor_is_learning():
             return
-        self.bc_log_scale = next_log_scale(self.bc_log_scale, reference, episode_return, self.bc_adapt_rate)
+        target = anchor_target(reference, self.bc_reference_fraction)
+        self.bc_log_scale = next_log_scale(self.bc_log_scale, target, episode_return, self.bc_adapt_rate)
 
     def acts_by_mean(self, n_envs: int) -> np.ndarray:
         """Per env: whether its episode in progress acts by the policy's mean action (reference or probe)."""
@@ -151,6 +160,8 @@ class ReturnDrivenAnchor:
         reference = self.bc_reference_return()
         if reference is not None:
             logger.record(f"{prefix}/bc_reference_return", reference)
+            if self.bc_reference_fraction != 1.0:
+                logger.record(f"{prefix}/bc_anchor_target", anchor_target(reference, self.bc_reference_fraction))
 
 
 class AnchorProbes(BaseCallback):

@@ -198,6 +198,7 @@ class DemoSAC(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, SAC):
         bc_proposals: bool = False,
         bc_reference_episodes: int = 0,
         bc_adapt_rate: float = 1.0,
+        bc_reference_fraction: float = 1.0,
         bc_probe_every: int = 0,
         policy_average_steps: int = 0,
         release_check_steps: int = 0,
@@ -222,6 +223,7 @@ class DemoSAC(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, SAC):
         self.bc_proposer: Actor | None = None
         self.bc_reference_episodes = int(bc_reference_episodes)
         self.bc_adapt_rate = float(bc_adapt_rate)
+        self.bc_reference_fraction = float(bc_reference_fraction)
         if bc_probe_every < 0:
             raise ValueError(f"bc_probe_every must be >= 0, got {bc_probe_every}")
         self.bc_probe_every = int(bc_probe_every)

@@ -218,6 +218,10 @@ class HybridPPO(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, PPO):
         return self.hybrid.bc_adapt_rate
 
     @property
+    def bc_reference_fraction(self) -> float:  # type: ignore[override]
+        return self.hybrid.bc_reference_fraction
+
+    @property
     def bc_probe_steps(self) -> int:  # type: ignore[override]
         return self.hybrid.bc_probe_steps
 
