@@ -181,8 +181,9 @@ _REFERENCE_EPISODES = (
 )
 _ADAPT_RATE = "log-scale step of the anchor's weight per training (or probe) episode at a full shortfall"
 _REFERENCE_FRACTION = (
-    "the return the anchor holds, as a share of BC's reference: episodes below it tighten the anchor, "
-    "above it loosen it (1.0: BC's return; below 1, episodes at BC's level loosen it, so it lets go sooner)"
+    "in (0, 1]: the return the anchor holds is BC's reference lowered by (1 - this) x |reference| (a share "
+    "of it when positive): episodes below it tighten the anchor, above it loosen it (1.0: BC's return; "
+    "below 1, episodes at BC's level loosen it, so it lets go sooner)"
 )
 _AVERAGE = "> 0: the evaluated and saved policy is the weights' average over this many env steps; 0: off"
 _CHECK_STEPS = "> 0: env steps between guarded-release checks (optiq/rl/release.py); 0: off"
@@ -227,7 +228,7 @@ class HybridSettings:
     )
     bc_reference_episodes: int = setting(STEPS, _REFERENCE_EPISODES, 0)
     bc_adapt_rate: float = setting(NON_NEGATIVE, _ADAPT_RATE, 1.0)
-    bc_reference_fraction: float = setting(rules.number(0, 1), _REFERENCE_FRACTION, 1.0)
+    bc_reference_fraction: float = setting(rules.number(0, 1, low_open=True), _REFERENCE_FRACTION, 1.0)
     bc_probe_steps: int = setting(
         STEPS,
         "> 0: the anchor follows noise-free probe episodes on an env of their own (optiq/rl/anchor.py, "
@@ -260,6 +261,8 @@ class HybridSettings:
                 "log_std_floor_tolerance needs a log_std_floor to test: pass "
                 "--set finetune.ppo.bc_rl.log_std_floor=-2.5 or log_std_floor_tolerance=null"
             )
+        if not 0.0 < self.bc_reference_fraction <= 1.0:
+            raise ValueError(f"bc_reference_fraction must be in (0, 1], got {self.bc_reference_fraction}")
         if self.bc_loss not in BC_LOSSES:
             raise ValueError(f"bc_loss must be one of {', '.join(BC_LOSSES)}, got '{self.bc_loss}'")
         if not 0.0 <= self.mix_ratio < 1.0:
@@ -319,7 +322,7 @@ class DemoSACSettings:
     )
     bc_reference_episodes: int = setting(STEPS, _REFERENCE_EPISODES, 0)
     bc_adapt_rate: float = setting(NON_NEGATIVE, _ADAPT_RATE, 1.0)
-    bc_reference_fraction: float = setting(rules.number(0, 1), _REFERENCE_FRACTION, 1.0)
+    bc_reference_fraction: float = setting(rules.number(0, 1, low_open=True), _REFERENCE_FRACTION, 1.0)
     bc_probe_every: int = setting(
         STEPS,
         "> 0: every k-th training episode after the warm-up acts by the actor's mean action and only "

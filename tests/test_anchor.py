@@ -71,9 +71,23 @@ def test_reference_fraction_loosens_the_anchor_at_bc_level():
         model.num_timesteps = 20
         model.adapt_bc_scale(100.0)
     assert at_one.bc_log_scale == 0.0
-    assert below.bc_log_scale == pytest.approx(-0.25)  # (80 - 100) / 80
+    assert below.bc_log_scale == pytest.approx(-0.2)  # (80 - 100) / 100
     below.adapt_bc_scale(40.0)
-    assert below.bc_log_scale == pytest.approx(-0.25 + 0.5)
+    assert below.bc_log_scale == pytest.approx(-0.2 + 0.4)
+
+
+def test_fraction_steps_are_relative_to_the_reference_for_either_sign():
+    # 250 below the target of a 1,000 reference at fraction 0.5 is the same step for either sign.
+    assert next_log_scale(0.0, 1000.0, 250.0, 1.0, fraction=0.5) == pytest.approx(0.25)
+    assert next_log_scale(0.0, -1000.0, -1750.0, 1.0, fraction=0.5) == pytest.approx(0.25)
+    assert next_log_scale(0.0, 1000.0, 900.0, 1.0, fraction=0.9) == pytest.approx(0.0)
+
+
+def test_fraction_outside_its_range_is_refused():
+    with pytest.raises(ValueError, match="bc_reference_fraction must be in"):
+        HybridSettings(bc_reference_fraction=0.0)
+    with pytest.raises(ValueError, match="bc_reference_fraction must be in"):
+        HybridSettings(bc_reference_fraction=1.5)
 
 
 def test_demo_sac_takes_the_reference_fraction():
@@ -91,11 +105,12 @@ def test_ppo_anchor_is_off_by_default_and_episodes_change_nothing():
 
 
 def test_ppo_anchor_state_survives_a_checkpoint(tmp_path):
-    model = _hybrid(critic_warmup_steps=10, bc_coeff=1.0, bc_reference_episodes=3)
+    model = _hybrid(critic_warmup_steps=10, bc_coeff=1.0, bc_reference_episodes=3, bc_reference_fraction=0.6)
     model.bc_reference_returns = [10.0, 20.0, 30.0]
     model.bc_log_scale = -1.5
     model.save(tmp_path / "model.zip")
     loaded = HybridPPO.load(tmp_path / "model.zip", env=make_vec("Hopper-v5", 1, seed=0))
+    assert loaded.bc_reference_fraction == 0.6
     assert loaded.bc_reference_returns == [10.0, 20.0, 30.0]
     assert loaded.bc_log_scale == -1.5
     assert loaded.bc_coefficient() == pytest.approx(model.bc_coefficient())

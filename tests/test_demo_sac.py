@@ -376,3 +376,25 @@ def test_probes_run_in_training_and_survive_a_checkpoint(tmp_path):
     loaded = DemoSAC.load(tmp_path / "model.zip", env=env)
     assert loaded.bc_probe_every == 2 and loaded.bc_episodes_after_warmup == model.bc_episodes_after_warmup
     assert np.array_equal(loaded.bc_probe_envs, model.bc_probe_envs)
+
+
+def test_reference_fraction_moves_the_scale_and_survives_a_checkpoint(tmp_path):
+    model = DemoSAC(
+        "MlpPolicy",
+        make_vec("Hopper-v5", 1, seed=0),
+        critic_warmup_steps=10,
+        bc_coeff=0.4,
+        bc_reference_episodes=2,
+        bc_reference_fraction=0.7,
+        **KWARGS,
+    )
+    model.bc_reference_returns = [1000.0, 1000.0]
+    model.num_timesteps = 20  # after the warm-up
+    model.adapt_bc_scale(1000.0)  # at BC's return: 300 above the target, the anchor loosens
+    assert model.bc_log_scale == pytest.approx(-0.3)
+    model.save(tmp_path / "model.zip")
+    loaded = DemoSAC.load(tmp_path / "model.zip", env=make_vec("Hopper-v5", 1, seed=0), device="cpu")
+    assert loaded.bc_reference_fraction == 0.7
+    assert loaded.bc_log_scale == pytest.approx(-0.3)
+    with pytest.raises(ValueError, match="bc_reference_fraction must be in"):
+        DemoSAC("MlpPolicy", make_vec("Hopper-v5", 1, seed=0), bc_reference_fraction=0.0, **KWARGS)

@@ -51,13 +51,19 @@ BC_SCALE_LIMIT = 100.0
 
 
 def anchor_target(reference: float, fraction: float) -> float:
-    """The return the anchor holds: ``fraction`` of BC's ``reference`` (below it by (1 - fraction) x |reference|)."""
+    """The return the anchor holds: below BC's ``reference`` by (1 - fraction) x |reference| (so
+    ``fraction`` x the reference when it is positive, (2 - fraction) x when negative)."""
     return float(reference - (1.0 - fraction) * abs(reference))
 
 
-def next_log_scale(log_scale: float, reference: float, episode_return: float, rate: float) -> float:
-    """The anchor's log-scale after one training episode of ``episode_return`` against ``reference``."""
-    shortfall = float(np.clip((reference - episode_return) / max(abs(reference), 1e-8), -1.0, 1.0))
+def next_log_scale(
+    log_scale: float, reference: float, episode_return: float, rate: float, fraction: float = 1.0
+) -> float:
+    """The anchor's log-scale after one training episode of ``episode_return`` against ``fraction``
+    of ``reference``; the shortfall is relative to the reference, so the step size is the same for
+    every fraction and for either sign of the reference."""
+    target = anchor_target(reference, fraction)
+    shortfall = float(np.clip((target - episode_return) / max(abs(reference), 1e-8), -1.0, 1.0))
     limit = float(np.log(BC_SCALE_LIMIT))
     return float(np.clip(log_scale + rate * shortfall, -limit, limit))
 
@@ -115,8 +121,9 @@ class ReturnDrivenAnchor:
         reference = self.bc_reference_return()
         if reference is None or not self.actor_is_learning():
             return
-        target = anchor_target(reference, self.bc_reference_fraction)
-        self.bc_log_scale = next_log_scale(self.bc_log_scale, target, episode_return, self.bc_adapt_rate)
+        self.bc_log_scale = next_log_scale(
+            self.bc_log_scale, reference, episode_return, self.bc_adapt_rate, self.bc_reference_fraction
+        )
 
     def acts_by_mean(self, n_envs: int) -> np.ndarray:
         """Per env: whether its episode in progress acts by the policy's mean action (reference or probe)."""

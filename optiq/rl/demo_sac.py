@@ -223,6 +223,8 @@ class DemoSAC(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, SAC):
         self.bc_proposer: Actor | None = None
         self.bc_reference_episodes = int(bc_reference_episodes)
         self.bc_adapt_rate = float(bc_adapt_rate)
+        if not 0.0 < bc_reference_fraction <= 1.0:
+            raise ValueError(f"bc_reference_fraction must be in (0, 1], got {bc_reference_fraction}")
         self.bc_reference_fraction = float(bc_reference_fraction)
         if bc_probe_every < 0:
             raise ValueError(f"bc_probe_every must be >= 0, got {bc_probe_every}")
