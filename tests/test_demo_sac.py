@@ -281,18 +281,24 @@ def test_reference_episodes_run_without_warmup_noise_and_set_the_reference():
     assert quiet.std(axis=0).mean() < 0.01 < noisy.std(axis=0).mean()
 
 
-def test_anchor_tightens_when_returns_fall_below_the_reference_and_lets_go_above():
+def _anchored_sac(**extra) -> DemoSAC:
+    """A DemoSAC past its warm-up whose BC reference return is 1,000."""
     model = DemoSAC(
         "MlpPolicy",
         make_vec("Hopper-v5", 1, seed=0),
         critic_warmup_steps=10,
         bc_coeff=0.4,
         bc_reference_episodes=2,
-        bc_adapt_rate=1.0,
+        **extra,
         **KWARGS,
     )
     model.bc_reference_returns = [1000.0, 1000.0]
-    model.num_timesteps = 20  # after the warm-up
+    model.num_timesteps = 20
+    return model
+
+
+def test_anchor_tightens_when_returns_fall_below_the_reference_and_lets_go_above():
+    model = _anchored_sac(bc_adapt_rate=1.0)
     model.adapt_bc_scale(500.0)  # half of BC's return: the anchor doubles-and-more (e^0.5)
     assert model.bc_coefficient() == pytest.approx(0.4 * np.exp(0.5))
     for _ in range(20):
@@ -379,17 +385,7 @@ def test_probes_run_in_training_and_survive_a_checkpoint(tmp_path):
 
 
 def test_reference_fraction_moves_the_scale_and_survives_a_checkpoint(tmp_path):
-    model = DemoSAC(
-        "MlpPolicy",
-        make_vec("Hopper-v5", 1, seed=0),
-        critic_warmup_steps=10,
-        bc_coeff=0.4,
-        bc_reference_episodes=2,
-        bc_reference_fraction=0.7,
-        **KWARGS,
-    )
-    model.bc_reference_returns = [1000.0, 1000.0]
-    model.num_timesteps = 20  # after the warm-up
+    model = _anchored_sac(bc_reference_fraction=0.7)
     model.adapt_bc_scale(1000.0)  # at BC's return: 300 above the target, the anchor loosens
     assert model.bc_log_scale == pytest.approx(-0.3)
     model.save(tmp_path / "model.zip")
