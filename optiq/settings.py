@@ -192,6 +192,14 @@ _RELEASE_REFERENCE = "noise-free BC episodes that set the release threshold"
 _MIN_FRACTION = "a candidate is released when it scores at least this x BC's probe return"
 
 
+def check_reference_fraction(fraction: float) -> float:
+    """``bc_reference_fraction`` in (0, 1]: the rule checks hparams, this checks direct construction
+    (HybridSettings, DemoSAC) with the same bound."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"bc_reference_fraction must be in (0, 1], got {fraction}")
+    return float(fraction)
+
+
 @dataclass
 class HybridSettings:
     """HybridPPO's knobs (``finetune.ppo.bc_rl`` without ``target_kl``); with the defaults, stock PPO."""
@@ -261,8 +269,7 @@ class HybridSettings:
                 "log_std_floor_tolerance needs a log_std_floor to test: pass "
                 "--set finetune.ppo.bc_rl.log_std_floor=-2.5 or log_std_floor_tolerance=null"
             )
-        if not 0.0 < self.bc_reference_fraction <= 1.0:
-            raise ValueError(f"bc_reference_fraction must be in (0, 1], got {self.bc_reference_fraction}")
+        check_reference_fraction(self.bc_reference_fraction)
         if self.bc_loss not in BC_LOSSES:
             raise ValueError(f"bc_loss must be one of {', '.join(BC_LOSSES)}, got '{self.bc_loss}'")
         if not 0.0 <= self.mix_ratio < 1.0:

@@ -67,6 +67,7 @@ from optiq.rl.anchor import ReturnDrivenAnchor
 from optiq.rl.averaging import PolicyAveraging
 from optiq.rl.optim import HookedOptimizer
 from optiq.rl.release import GuardedRelease
+from optiq.settings import check_reference_fraction
 
 
 def min_q(critic: ContinuousCritic, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
@@ -223,9 +224,7 @@ class DemoSAC(GuardedRelease, PolicyAveraging, ReturnDrivenAnchor, SAC):
         self.bc_proposer: Actor | None = None
         self.bc_reference_episodes = int(bc_reference_episodes)
         self.bc_adapt_rate = float(bc_adapt_rate)
-        if not 0.0 < bc_reference_fraction <= 1.0:
-            raise ValueError(f"bc_reference_fraction must be in (0, 1], got {bc_reference_fraction}")
-        self.bc_reference_fraction = float(bc_reference_fraction)
+        self.bc_reference_fraction = check_reference_fraction(bc_reference_fraction)
         if bc_probe_every < 0:
             raise ValueError(f"bc_probe_every must be >= 0, got {bc_probe_every}")
         self.bc_probe_every = int(bc_probe_every)
